@@ -1,0 +1,133 @@
+"""A conversation turn: load the session, run the agent, store the turn.
+
+Lambda keeps nothing between requests we can rely on, so every turn rebuilds the agent from the
+store keyed by (caller, session_id). The store hands out one session manager per turn, under the
+session's lease, and stores the turn only if it completes: a failed model call leaves the
+session exactly as it was.
+"""
+
+import logging
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, Sequence
+
+import litellm
+from strands import Agent, ModelRetryStrategy
+from strands.agent.conversation_manager import SlidingWindowConversationManager
+from strands.types.exceptions import ModelThrottledException
+
+from .errors import AgentError, ModelError, ModelThrottled
+from .model import ModelProvider
+from .settings import Settings
+from .store import SessionStore, open_store
+from .tools import DEFAULT_TOOLS
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_RETRY_AFTER_SECONDS = 5
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What one turn produced."""
+
+    session_id: str
+    reply: str
+    stop_reason: str
+    input_tokens: int
+    output_tokens: int
+    message_count: int
+    model_seconds: float
+
+
+@dataclass(frozen=True)
+class HistoryMessage:
+    index: int
+    role: str
+    text: str
+    created_at: str
+
+
+class Conversations:
+    """Chat, history and deletion of sessions, each scoped to a caller."""
+
+    def __init__(self, settings: Settings, store: SessionStore, models: ModelProvider,
+                 tools: Sequence[Any] = DEFAULT_TOOLS) -> None:
+        self.settings = settings
+        self._store = store
+        self._models = models
+        self._tools = list(tools)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "Conversations":
+        """Everything expensive is made here, once per container."""
+        models = ModelProvider(settings)
+        models.warm_up()
+        return cls(settings, open_store(settings), models)
+
+    def chat(self, caller: str, session_id: str, message: str) -> Reply:
+        model = self._models.get()  # fails fast, before the session is touched
+        with self._store.turn(caller, session_id) as session_manager:
+            agent = Agent(
+                model=model,
+                system_prompt=self.settings.system_prompt,
+                tools=self._tools,
+                session_manager=session_manager,
+                conversation_manager=SlidingWindowConversationManager(window_size=self.settings.history_window),
+                # Throttling answers 429 to the client at once; sleeping through backoff here
+                # would run into API Gateway's 30 s and bill the wait.
+                retry_strategy=ModelRetryStrategy(max_attempts=1),
+                callback_handler=None,
+            )
+            started = time.perf_counter()
+            try:
+                result = agent(message)
+            except AgentError:
+                raise
+            except Exception as error:
+                raise _as_model_failure(error) from error
+            model_seconds = time.perf_counter() - started
+        usage = result.metrics.accumulated_usage
+        return Reply(
+            session_id=session_id,
+            reply=str(result).strip(),
+            stop_reason=str(result.stop_reason),
+            input_tokens=int(usage.get("inputTokens", 0)),
+            output_tokens=int(usage.get("outputTokens", 0)),
+            message_count=agent.conversation_manager.removed_message_count + len(agent.messages),
+            model_seconds=model_seconds,
+        )
+
+    def history(self, caller: str, session_id: str) -> list[HistoryMessage]:
+        return [_history_message(stored) for stored in self._store.history(caller, session_id)]
+
+    def delete(self, caller: str, session_id: str) -> None:
+        self._store.delete(caller, session_id)
+
+    def expire_idle_sessions(self, now: datetime | None = None) -> list[str]:
+        return self._store.expire_idle(now or datetime.now(timezone.utc))
+
+
+def _history_message(stored: Any) -> HistoryMessage:
+    message = stored.to_message()  # honours redactions
+    text = "".join(block["text"] for block in message["content"] if "text" in block)
+    return HistoryMessage(index=stored.message_id, role=message["role"], text=text, created_at=stored.created_at)
+
+
+def _as_model_failure(error: Exception) -> AgentError:
+    """Turn a provider failure into a domain error whose message is safe to show a client."""
+    if isinstance(error, (litellm.RateLimitError, ModelThrottledException)):
+        return ModelThrottled("The model provider is rate limiting requests; retry later.",
+                              retry_after=_retry_after(error))
+    # The provider's own message can quote request details; it goes to the log, not the client.
+    logger.error("model call failed", exc_info=error)
+    return ModelError("The model provider failed to answer; the message was not stored. Retry later.")
+
+
+def _retry_after(error: Exception) -> int:
+    headers = getattr(error, "litellm_response_headers", None) or {}
+    try:
+        return max(1, int(float(headers.get("retry-after", DEFAULT_RETRY_AFTER_SECONDS))))
+    except (TypeError, ValueError):  # an HTTP-date: not worth parsing for a hint
+        return DEFAULT_RETRY_AFTER_SECONDS

@@ -1,0 +1,95 @@
+"""The model: a Strands LiteLLMModel built from settings, once per container.
+
+LiteLLM reaches Bedrock, OpenAI, Nebius or any OpenAI-compatible server from one model
+string. The API key comes from MODEL_API_KEY (local runs) or from Secrets Manager through
+Powertools Parameters (deployed), fetched once per container and never logged.
+"""
+
+import json
+import logging
+import os
+
+# LiteLLM downloads a price map from the internet at import unless told otherwise; inside a
+# VPC without egress that stalls every cold start. The template sets it too; this is the net.
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
+import litellm  # noqa: E402  (must follow the environment default above)
+from strands.models.litellm import LiteLLMModel  # noqa: E402
+
+from .errors import ModelNotConfigured  # noqa: E402
+from .settings import Settings  # noqa: E402
+
+logger = logging.getLogger(__name__)
+
+# LiteLLM prints help banners to stdout on errors; Lambda logs are JSON lines.
+litellm.suppress_debug_info = True
+
+# One retry layer, not three: the provider SDK's own retries would wait out Retry-After
+# (up to a minute) inside API Gateway's 30 s. A throttled turn answers 429 with Retry-After
+# and the client retries, with an Idempotency-Key if it wants exactly-once.
+PROVIDER_MAX_RETRIES = 0
+# Leave API Gateway (30 s) room to carry our own error response back.
+DEFAULT_TIMEOUT_SECONDS = 25
+
+MISSING_MODEL_HINT = (
+    "No model is configured. Set MODEL_ID (a LiteLLM model string such as "
+    "bedrock/amazon.nova-lite-v1:0, openai/gpt-4o-mini or nebius/deepseek-ai/DeepSeek-V3-0324) "
+    "and, for providers that need one, MODEL_API_KEY (or MODEL_API_KEY_SECRET_ARN); "
+    "MODEL_API_BASE points at any OpenAI-compatible server."
+)
+
+
+def read_api_key(settings: Settings) -> str | None:
+    """The provider's API key: from the environment, or from Secrets Manager (a plain string,
+    or a JSON object with an ``api_key`` field)."""
+    if settings.model_api_key:
+        return settings.model_api_key
+    if not settings.model_api_key_secret_arn:
+        return None
+    from aws_lambda_powertools.utilities import parameters
+
+    secret = parameters.get_secret(settings.model_api_key_secret_arn, max_age=3600)
+    if isinstance(secret, str) and secret.lstrip().startswith("{"):
+        return json.loads(secret).get("api_key")
+    return secret if isinstance(secret, str) else None
+
+
+class ModelProvider:
+    """Builds the model once and hands the same one to every request.
+
+    The build is tried at init (where Lambda gives full CPU); if it fails there (a secret not
+    reachable yet), the container still starts and the next request tries again.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._model: LiteLLMModel | None = None
+
+    @property
+    def configured(self) -> bool:
+        return bool(self._settings.model_id)
+
+    def warm_up(self) -> None:
+        if not self.configured:
+            return
+        try:
+            self.get()
+        except Exception:  # the request path retries and reports it properly
+            logger.warning("model set-up failed at init; will retry on the first request", exc_info=True)
+
+    def get(self) -> LiteLLMModel:
+        if not self.configured:
+            raise ModelNotConfigured(MISSING_MODEL_HINT)
+        if self._model is None:
+            self._model = self._build()
+        return self._model
+
+    def _build(self) -> LiteLLMModel:
+        settings = self._settings
+        client_args: dict = {"max_retries": PROVIDER_MAX_RETRIES, "timeout": DEFAULT_TIMEOUT_SECONDS}
+        api_key = read_api_key(settings)
+        if api_key:
+            client_args["api_key"] = api_key
+        if settings.model_api_base:
+            client_args["api_base"] = settings.model_api_base
+        return LiteLLMModel(client_args=client_args, model_id=settings.model_id, params=dict(settings.model_params))
