@@ -1,0 +1,62 @@
+"""One translation of storage failures into StoreUnavailable.
+
+S3 and file errors carry bucket names, keys and paths; callers get a fixed, safe message and the
+detail goes to the log only. Domain errors (SessionBusy, SessionNotFound, ...) pass through.
+"""
+
+import functools
+import json
+import logging
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator, TypeVar
+
+from botocore.exceptions import BotoCoreError, ClientError
+from strands.types.exceptions import SessionException
+
+from ..errors import AgentError, StoreUnavailable
+
+logger = logging.getLogger(__name__)
+
+STORAGE_ERRORS = (ClientError, BotoCoreError, SessionException, OSError, json.JSONDecodeError)
+MESSAGE = "The session store is unavailable; nothing of this turn was stored. Please retry."
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@contextmanager
+def store_errors(action: str) -> Iterator[None]:
+    """Raise StoreUnavailable (with the cause chained, for the log) for any storage failure."""
+    try:
+        yield
+    except AgentError:
+        raise
+    except STORAGE_ERRORS as error:
+        logger.warning("session store failed while %s: %s: %s", action, type(error).__name__, error)
+        raise StoreUnavailable(MESSAGE) from error
+
+
+def guarded(action: str) -> Callable[[F], F]:
+    """Decorator form of store_errors, for repository methods Strands calls inside the Agent."""
+
+    def wrap(function: F) -> F:
+        @functools.wraps(function)
+        def inner(*args: Any, **kwargs: Any) -> Any:
+            with store_errors(action):
+                return function(*args, **kwargs)
+
+        return inner  # type: ignore[return-value]
+
+    return wrap
+
+
+def is_conflict(error: ClientError) -> bool:
+    """A conditional request lost: 412 PreconditionFailed, or 409 ConditionalRequestConflict (S3 races)."""
+    code = error.response.get("Error", {}).get("Code", "")
+    status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    return code in ("PreconditionFailed", "ConditionalRequestConflict") or status in (409, 412)
+
+
+def is_missing(error: ClientError) -> bool:
+    code = error.response.get("Error", {}).get("Code", "")
+    status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    return code in ("NoSuchKey", "404", "NotFound") or status == 404
