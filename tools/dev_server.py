@@ -69,8 +69,8 @@ def http_api_event(method: str, target: str, headers: dict[str, str], body: byte
     return event
 
 
-def serve(port: int) -> None:
-    lambda_handler = handler()
+def build_server(port: int, lambda_handler) -> ThreadingHTTPServer:
+    """The local API on 127.0.0.1:port (0 picks a free port), each request one handler call."""
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -101,6 +101,12 @@ def serve(port: int) -> None:
             sys.stderr.write(f"{self.command} {self.path} -> {args[1] if len(args) > 1 else ''}\n")
 
     server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    server.daemon_threads = True
+    return server
+
+
+def serve(port: int) -> None:
+    server = build_server(port, handler())
     where = f"S3 bucket {os.environ['SESSION_BUCKET']}" if os.environ.get("SESSION_BUCKET") else \
         f"files under {os.environ.get('SESSION_DIR', '.sessions')}/"
     model = os.environ.get("MODEL_ID") or "none configured (chat answers 503 until MODEL_ID is set)"

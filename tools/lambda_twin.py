@@ -13,10 +13,11 @@ FUNCTION_NAME = "AgentFunction"
 
 
 def load_environment() -> None:
-    """`.env` fills in what the shell did not set; the code root goes on the path like Lambda's."""
+    """`.env` (or DOTENV_FILE) fills in what the shell did not set; the code root goes on the path
+    like Lambda's."""
     from dotenv import load_dotenv
 
-    load_dotenv(ROOT / ".env", override=False)
+    load_dotenv(os.environ.get("DOTENV_FILE", ROOT / ".env"), override=False)
     os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")  # no EMF noise in a terminal
     os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
     sys.path.insert(0, str(ROOT / "src"))

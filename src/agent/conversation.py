@@ -12,20 +12,16 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Sequence
 
-import litellm
 from strands import Agent, ModelRetryStrategy
 from strands.agent.conversation_manager import SlidingWindowConversationManager
-from strands.types.exceptions import ModelThrottledException
 
 from .errors import AgentError, ModelError, ModelThrottled
-from .model import ModelProvider
+from .model import ModelProvider, is_throttling, retry_after_of
 from .settings import Settings
 from .store import SessionStore, open_store
 from .tools import DEFAULT_TOOLS
 
 logger = logging.getLogger(__name__)
-
-DEFAULT_RETRY_AFTER_SECONDS = 5
 
 
 @dataclass(frozen=True)
@@ -117,17 +113,10 @@ def _history_message(stored: Any) -> HistoryMessage:
 
 def _as_model_failure(error: Exception) -> AgentError:
     """Turn a provider failure into a domain error whose message is safe to show a client."""
-    if isinstance(error, (litellm.RateLimitError, ModelThrottledException)):
+    if is_throttling(error):
         return ModelThrottled("The model provider is rate limiting requests; retry later.",
-                              retry_after=_retry_after(error))
+                              retry_after=retry_after_of(error))
     # The provider's own message can quote request details; it goes to the log, not the client.
     logger.error("model call failed", exc_info=error)
     return ModelError("The model provider failed to answer; the message was not stored. Retry later.")
 
-
-def _retry_after(error: Exception) -> int:
-    headers = getattr(error, "litellm_response_headers", None) or {}
-    try:
-        return max(1, int(float(headers.get("retry-after", DEFAULT_RETRY_AFTER_SECONDS))))
-    except (TypeError, ValueError):  # an HTTP-date: not worth parsing for a hint
-        return DEFAULT_RETRY_AFTER_SECONDS

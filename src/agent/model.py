@@ -15,6 +15,7 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 import litellm  # noqa: E402  (must follow the environment default above)
 from strands.models.litellm import LiteLLMModel  # noqa: E402
+from strands.types.exceptions import ModelThrottledException  # noqa: E402
 
 from .errors import ModelNotConfigured  # noqa: E402
 from .settings import Settings  # noqa: E402
@@ -30,6 +31,7 @@ litellm.suppress_debug_info = True
 PROVIDER_MAX_RETRIES = 0
 # Leave API Gateway (30 s) room to carry our own error response back.
 DEFAULT_TIMEOUT_SECONDS = 25
+DEFAULT_RETRY_AFTER_SECONDS = 5
 
 MISSING_MODEL_HINT = (
     "No model is configured. Set MODEL_ID (a LiteLLM model string such as "
@@ -93,3 +95,16 @@ class ModelProvider:
         if settings.model_api_base:
             client_args["api_base"] = settings.model_api_base
         return LiteLLMModel(client_args=client_args, model_id=settings.model_id, params=dict(settings.model_params))
+
+
+def is_throttling(error: Exception) -> bool:
+    return isinstance(error, (litellm.RateLimitError, ModelThrottledException))
+
+
+def retry_after_of(error: Exception) -> int:
+    """The provider's Retry-After in whole seconds, or a default when it sent none we can read."""
+    headers = getattr(error, "litellm_response_headers", None) or {}
+    try:
+        return max(1, int(float(headers.get("retry-after", DEFAULT_RETRY_AFTER_SECONDS))))
+    except (TypeError, ValueError):  # an HTTP-date: not worth parsing for a hint
+        return DEFAULT_RETRY_AFTER_SECONDS
