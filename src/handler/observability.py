@@ -2,6 +2,7 @@
 
 import logging
 import os
+import warnings
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
@@ -17,3 +18,6 @@ metrics = Metrics(service=SERVICE, namespace=os.environ.get("POWERTOOLS_METRICS_
 for name in ("agent", "strands"):
     logging.getLogger(name)
 copy_config_to_registered_loggers(source_logger=logger, include={"agent", "strands"})
+
+# Reads and deletes emit no metrics by design; that is not worth a warning on every request.
+warnings.filterwarnings("ignore", message="No application metrics to publish")
