@@ -358,15 +358,13 @@ def test_no_wildcard_actions_and_no_wildcard_resources(transformed: dict, values
             assert resource != "*", statement
 
 
-def test_s3_only_the_sessions_prefix_and_only_the_operations_used(defaults: Stack) -> None:
+def test_s3_only_this_bucket_its_prefix_and_the_operations_used(defaults: Stack) -> None:
     s3 = [s for s in statements(defaults) if as_list(s["Action"])[0].startswith("s3:")]
     by_action = {action: s for s in s3 for action in as_list(s["Action"])}
 
     assert set(by_action) == {"s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:ListBucket"}
     assert by_action["s3:GetObject"]["Resource"] == {"Fn::Sub": "${SessionsBucket.Arn}/${SessionPrefix}/*"}
-    listing = by_action["s3:ListBucket"]
-    assert listing["Resource"] == {"Fn::GetAtt": ["SessionsBucket", "Arn"]}
-    assert listing["Condition"] == {"StringLike": {"s3:prefix": {"Fn::Sub": "${SessionPrefix}/*"}}}
+    assert by_action["s3:ListBucket"]["Resource"] == {"Fn::GetAtt": ["SessionsBucket", "Arn"]}
 
 
 def test_dynamodb_only_the_idempotency_records(defaults: Stack) -> None:
@@ -587,3 +585,86 @@ def test_local_twin_serves_the_template_routes() -> None:
     from dev_server import ROUTES as TWIN_ROUTES  # tools/ is on the path (tests/conftest.py)
 
     assert set(TWIN_ROUTES) == ROUTES
+
+
+# ---- the role against what the function really calls ------------------------------------------
+
+# The IAM action each AWS API operation needs (AWS Service Authorization Reference). An operation
+# missing here fails the test: add it, and grant it in template.yaml if the function needs it.
+IAM_ACTION = {
+    ("s3", "GetObject"): "s3:GetObject",
+    ("s3", "HeadObject"): "s3:GetObject",
+    ("s3", "PutObject"): "s3:PutObject",
+    ("s3", "DeleteObject"): "s3:DeleteObject",
+    ("s3", "DeleteObjects"): "s3:DeleteObject",
+    ("s3", "ListObjectsV2"): "s3:ListBucket",
+    ("s3", "ListObjects"): "s3:ListBucket",
+    ("dynamodb", "GetItem"): "dynamodb:GetItem",
+    ("dynamodb", "PutItem"): "dynamodb:PutItem",
+    ("dynamodb", "UpdateItem"): "dynamodb:UpdateItem",
+    ("dynamodb", "DeleteItem"): "dynamodb:DeleteItem",
+    ("secretsmanager", "GetSecretValue"): "secretsmanager:GetSecretValue",
+}
+
+
+@pytest.fixture
+def deployed_like(model_env, session_dir, s3_bucket, moto_server, monkeypatch) -> dict[str, str]:
+    """The handler's AWS resources as the stack makes them (bucket, idempotency table, key secret),
+    on the moto server; the model key comes from the secret, as when deployed."""
+    import boto3
+
+    from tests.conftest import BUCKET
+
+    endpoint = moto_server.endpoint_url
+    table = f"idempotency-{os.getpid()}"
+    boto3.client("dynamodb", endpoint_url=endpoint).create_table(
+        TableName=table, BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}])
+    secret = boto3.client("secretsmanager", endpoint_url=endpoint).create_secret(
+        Name=f"model-key-{os.getpid()}", SecretString="sk-from-secrets-manager")["ARN"]
+    monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
+    monkeypatch.setenv("IDEMPOTENCY_TABLE", table)
+    monkeypatch.setenv("MODEL_API_KEY_SECRET_ARN", secret)
+    monkeypatch.delenv("MODEL_API_KEY")
+    yield {"bucket": BUCKET, "table": table, "secret": secret}
+    boto3.client("dynamodb", endpoint_url=endpoint).delete_table(TableName=table)
+    boto3.client("secretsmanager", endpoint_url=endpoint).delete_secret(SecretId=secret, ForceDeleteWithoutRecovery=True)
+
+
+def test_the_function_calls_only_what_its_role_grants(transformed: dict, deployed_like: dict, monkeypatch) -> None:
+    from botocore.client import BaseClient
+
+    from tests.conftest import Api, load_handler
+
+    calls: list[tuple[str, str, dict]] = []
+    make_api_call = BaseClient._make_api_call
+
+    def recorded(client: BaseClient, operation: str, params: dict) -> Any:
+        calls.append((client.meta.service_model.service_name, operation, params))
+        return make_api_call(client, operation, params)
+
+    monkeypatch.setattr(BaseClient, "_make_api_call", recorded)
+    api = Api(load_handler())
+    assert api.post("user_arindam_convo_123", "Hey, my name is Arindam.",
+                    headers={"Idempotency-Key": "turn-1"})[0] == 200
+    assert api.post("user_arindam_convo_123", "Do you remember my name?")[0] == 200
+    assert api.history("user_arindam_convo_123")[0] == 200
+    assert "expired_sessions" in api.invoke(json.loads((EVENTS / "expire_idle_sessions.json").read_text()))
+    assert api.delete("user_arindam_convo_123")[0] == 204
+
+    stack = Stack(transformed, ModelId="openai/test-model", ModelApiKeySecretArn=deployed_like["secret"])
+    granted = {action for statement in statements(stack) for action in as_list(statement["Action"])}
+    used = {(service, operation) for service, operation, _ in calls}
+    unknown = used - set(IAM_ACTION)
+    assert not unknown, f"add these operations to IAM_ACTION (and to the role if needed): {unknown}"
+    assert {IAM_ACTION[call] for call in used} <= granted
+    prefix = stack.parameters["SessionPrefix"] + "/"
+    for service, operation, params in calls:
+        if service == "s3":
+            assert params["Bucket"] == deployed_like["bucket"]
+            keys = [params["Key"]] if "Key" in params else [o["Key"] for o in params.get("Delete", {}).get("Objects", [])]
+            assert all(key.startswith(prefix) for key in keys), (operation, keys)
+            assert params.get("Prefix", prefix).startswith(prefix), (operation, params)
+        elif service == "dynamodb":
+            assert params["TableName"] == deployed_like["table"]
