@@ -33,3 +33,72 @@ lint: setup ## cfn-lint and sam validate --lint on the template
 # ---- store benchmark (issue 4) ------------------------------------------------
 
 # ---- artifact build, size, cold start (issue 3) -------------------------------
+# `sam build` (no Docker, any host Python >= 3.11) runs build-AgentFunction through
+# template.yaml's Metadata (BuildMethod: makefile; ContextPath tools/build/sam/<arch> picks
+# the architecture). Everything is cached under build/ and rebuilt only when its inputs change.
+ARCH ?= arm64
+HOST_ARCH := $(if $(filter aarch64 arm64,$(shell uname -m)),arm64,x86_64)
+ARTIFACT_BUDGET ?= 150000000
+SAMPLES ?= 5
+ART_PLATFORM_x86_64 := x86_64-manylinux_2_34
+ART_PLATFORM_arm64 := aarch64-manylinux_2_34
+ART_SOURCES := $(shell find src/agent src/handler -name '*.py' 2>/dev/null)
+ART_TOOLS := $(wildcard tools/build/*.py tools/build/*.txt)
+# A CPython 3.13 for bytecode and for running the artifact: found or fetched on first use.
+PY313 = $(shell tools/python313/find.sh)
+
+.PHONY: python313 artifact size bench-cold trim-dead sam-artifact build-AgentFunction artifact-test-prereqs
+# Stamps of a pattern chain would otherwise be deleted as intermediates, forcing rebuilds.
+.PRECIOUS: build/deps-%.stamp build/artifact-%.stamp
+
+python313: ## a CPython 3.13 for bytecode and tests (Debian trixie's, fetched into build/python313 if none)
+	@test -n "$(PY313)" && echo "$(PY313)"
+
+build/requirements.txt: uv.lock pyproject.toml
+	@mkdir -p build
+	$(UV) export --frozen --no-dev --no-emit-project --quiet -o $@
+
+# The lock's pinned versions, as wheels for Lambda's python3.13 on the target architecture
+# (glibc 2.34 on Amazon Linux 2023), whatever this host runs.
+build/deps-%.stamp: build/requirements.txt
+	rm -rf build/deps-$*
+	$(UV) pip install --quiet --target build/deps-$* --python-platform $(ART_PLATFORM_$*) \
+		--python-version 3.13 --only-binary :all: --no-deps --no-compile -r $<
+	@touch $@
+
+build/artifact-%.stamp: build/deps-%.stamp $(ART_SOURCES) $(ART_TOOLS)
+	python3 tools/build/assemble.py --arch $* --deps build/deps-$* --src src --out build/artifact-$* \
+		$(if $(PY313),--python313 $(PY313))
+	@touch $@
+
+artifact: build/artifact-$(ARCH).stamp ## the function's code as deployed: build/artifact-$(ARCH) (ARCH=arm64|x86_64)
+	@python3 tools/build/size.py build/artifact-$(ARCH)
+
+size: build/artifact-arm64.stamp build/artifact-x86_64.stamp ## both architectures against the size budget
+	python3 tools/build/size.py build/artifact-arm64 --budget $(ARTIFACT_BUDGET)
+	python3 tools/build/size.py build/artifact-x86_64 --budget $(ARTIFACT_BUDGET)
+
+bench-cold: build/artifact-$(HOST_ARCH).stamp ## cold import time: built artifact vs a naive build, under Python 3.13
+	python3 tools/bench_cold.py --python313 "$(PY313)" --artifact build/artifact-$(HOST_ARCH) \
+		--naive build/deps-$(HOST_ARCH):src --samples $(SAMPLES)
+
+# What tests/integration/test_artifact.py runs: the artifact for this host, and a python3.13.
+artifact-test-prereqs: build/artifact-$(HOST_ARCH).stamp
+	@test -n "$(PY313)"
+
+trim-dead: build/deps-$(HOST_ARCH).stamp ## regenerate tools/build/trim-dead.txt after a LiteLLM/openai upgrade
+	python3 tools/build/assemble.py --arch $(HOST_ARCH) --deps build/deps-$(HOST_ARCH) --src src \
+		--out build/scratch-dead --trim tools/build/trim.txt --all-sources --no-bytecode
+	"$(PY313)" -I -S -B tools/build/dead_modules.py tools/build/trim-dead.txt build/scratch-dead litellm openai
+	rm -rf build/scratch-dead
+
+# Called by `sam build` (with ARTIFACTS_DIR) through tools/build/sam/<arch>/Makefile.
+sam-artifact: build/artifact-$(ARCH).stamp
+	@case "$(ARTIFACTS_DIR)" in */AgentFunction) ;; *) echo "sam-artifact: run by sam build, which sets ARTIFACTS_DIR"; exit 2;; esac
+	@python3 tools/build/size.py build/artifact-$(ARCH)
+	@# SAM may reuse the folder: leave nothing of an earlier build (another architecture's libraries)
+	find "$(ARTIFACTS_DIR)" -mindepth 1 -maxdepth 1 -exec rm -rf {} +
+	cp -a build/artifact-$(ARCH)/. "$(ARTIFACTS_DIR)/"
+
+build-AgentFunction: sam-artifact
+
