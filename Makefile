@@ -32,6 +32,11 @@ lint: setup ## cfn-lint and sam validate --lint on the template
 
 # ---- store benchmark (issue 4) ------------------------------------------------
 
+.PHONY: bench-store
+
+bench-store: setup ## S3 requests and storage time per turn, this store vs Strands' stock S3SessionManager (moto, ~1 min)
+	$(UV) run --frozen python tools/bench_store.py $(BENCH_STORE_ARGS)
+
 # ---- artifact build, size, cold start (issue 3) -------------------------------
 # `sam build` (no Docker, any host Python >= 3.11) runs build-AgentFunction through
 # template.yaml's Metadata (BuildMethod: makefile; ContextPath tools/build/sam/<arch> picks

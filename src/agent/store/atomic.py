@@ -63,16 +63,30 @@ class AtomicTurn:
             self._save(key, data)
 
     # ---- lifecycle ---------------------------------------------------------------------------
-    def _start(self, session_id: str, open_session: bool) -> None:
-        """Open the session the way RepositorySessionManager does (reading, or buffering a new one)."""
+    def _start(self, session_id: str, open_session: bool, agent_id: str | None = None) -> None:
+        """Open the session the way RepositorySessionManager does (reading, or buffering a new one).
+
+        With ``agent_id``, session.json and that agent's agent.json are read at once, in one round
+        trip instead of two (RepositorySessionManager reads them one after the other).
+        """
         self._new_session: Doc | None = None
+        self._prefetched: tuple[Doc | None] | None = None
         self._stored: dict[str, Doc | None] = {}  # agent.json as read at the start of the turn
         self._known: dict[str, dict[int, Doc]] = {}  # stored messages read during the turn
         self._pending_agents: dict[str, Doc] = {}
         self._pending_messages: dict[str, dict[int, Doc]] = {}
         self.session_id = session_id
+        if open_session and agent_id is not None:
+            self._prefetch(session_id, agent_id)
         if open_session:
             RepositorySessionManager.__init__(self, session_id=session_id, session_repository=self)  # type: ignore[arg-type]
+
+    @guarded("reading a session")
+    def _prefetch(self, session_id: str, agent_id: str) -> None:
+        session, agent = self._load_many([self._session_key(session_id), self._agent_key(session_id, agent_id)])
+        self._prefetched = (session,)
+        if session is not None:
+            self._remember_agent(agent_id, agent)
 
     @guarded("committing a turn")
     def commit(self) -> None:
@@ -117,13 +131,15 @@ class AtomicTurn:
         if agent_id not in self._stored:
             # A session new in this turn has no stored agent: skip the request.
             new = self._new_session is not None
-            self._stored[agent_id] = None if new else self._load(self._agent_key(session_id, agent_id))
-            snapshot = self._snapshot(agent_id)
-            if snapshot is not None:
-                offset = snapshot["offset"]
-                window = dict(enumerate(snapshot["messages"], start=offset))
-                self._known.setdefault(agent_id, {}).update(window)
+            self._remember_agent(agent_id, None if new else self._load(self._agent_key(session_id, agent_id)))
         return self._stored[agent_id]
+
+    def _remember_agent(self, agent_id: str, data: Doc | None) -> None:
+        self._stored[agent_id] = data
+        snapshot = self._snapshot(agent_id)
+        if snapshot is not None:
+            window = dict(enumerate(snapshot["messages"], start=snapshot["offset"]))
+            self._known.setdefault(agent_id, {}).update(window)
 
     def _snapshot(self, agent_id: str) -> Doc | None:
         stored = self._stored.get(agent_id) or {}
@@ -177,7 +193,7 @@ class AtomicTurn:
     def read_session(self, session_id: str, **kwargs: Any) -> Session | None:
         if self._new_session is not None:
             return Session.from_dict(self._new_session)
-        data = self._load(self._session_key(session_id))
+        data = self._prefetched[0] if self._prefetched else self._load(self._session_key(session_id))
         return None if data is None else Session.from_dict(data)
 
     def create_agent(self, session_id: str, session_agent: SessionAgent, **kwargs: Any) -> None:

@@ -23,11 +23,13 @@ from .naming import SessionName, parse_entry
 class FileTurnSessionManager(AtomicTurn, FileSessionManager):
     """FileSessionManager whose writes land together at the end of a turn (see atomic.py)."""
 
-    def __init__(self, session_id: str, *, storage_dir: str, open_session: bool = True) -> None:
+    def __init__(
+        self, session_id: str, *, storage_dir: str, open_session: bool = True, agent_id: str | None = None
+    ) -> None:
         # Not FileSessionManager.__init__: it creates the folder at once, and a failed turn must
         # leave nothing behind; folders are made at commit (see _prepare).
         self.storage_dir = storage_dir
-        self._start(session_id, open_session)
+        self._start(session_id, open_session, agent_id)
 
     def _session_key(self, session_id: str) -> str:
         return os.path.join(self._get_session_path(session_id), "session.json")
@@ -76,9 +78,11 @@ class FileBackend:
     def lease_key(self, name: SessionName) -> str:
         return os.path.join(self.root, name.segment, name.lease_name)
 
-    def manager(self, name: SessionName, open_session: bool = True) -> FileTurnSessionManager:
+    def manager(self, name: SessionName, open_session: bool = True, agent_id: str | None = None) -> FileTurnSessionManager:
         storage_dir = os.path.join(self.root, name.segment)
-        return FileTurnSessionManager(name.session_id, storage_dir=storage_dir, open_session=open_session)
+        return FileTurnSessionManager(
+            name.session_id, storage_dir=storage_dir, open_session=open_session, agent_id=agent_id
+        )
 
     def _folder(self, name: SessionName) -> str:
         return os.path.join(self.root, name.segment, f"session_{name.session_id}")

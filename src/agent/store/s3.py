@@ -21,11 +21,14 @@ from .naming import SessionName, parse_entry
 class S3TurnSessionManager(AtomicTurn, S3SessionManager):
     """S3SessionManager whose writes land together at the end of a turn (see atomic.py)."""
 
-    def __init__(self, session_id: str, *, client: Any, bucket: str, prefix: str, open_session: bool = True) -> None:
+    def __init__(
+        self, session_id: str, *, client: Any, bucket: str, prefix: str, open_session: bool = True,
+        agent_id: str | None = None,
+    ) -> None:
         # Not S3SessionManager.__init__: it builds a boto3 client per instance, and a client costs
         # tens of milliseconds; one client per container is shared by every turn.
         self.client, self.bucket, self.prefix = client, bucket, prefix
-        self._start(session_id, open_session)
+        self._start(session_id, open_session, agent_id)
 
     def _session_key(self, session_id: str) -> str:
         return f"{self._get_session_path(session_id)}session.json"
@@ -72,10 +75,11 @@ class S3Backend:
     def lease_key(self, name: SessionName) -> str:
         return f"{self._base()}{name.segment}/{name.lease_name}"
 
-    def manager(self, name: SessionName, open_session: bool = True) -> S3TurnSessionManager:
+    def manager(self, name: SessionName, open_session: bool = True, agent_id: str | None = None) -> S3TurnSessionManager:
         caller_prefix = f"{self._base()}{name.segment}"
         return S3TurnSessionManager(
-            name.session_id, client=self.client, bucket=self.bucket, prefix=caller_prefix, open_session=open_session
+            name.session_id, client=self.client, bucket=self.bucket, prefix=caller_prefix,
+            open_session=open_session, agent_id=agent_id,
         )
 
     def session_objects(self, name: SessionName) -> list[tuple[str, datetime]]:

@@ -1,0 +1,47 @@
+"""Whole-session expiry: an idle session disappears entirely; active and busy ones are untouched."""
+
+import time
+from datetime import datetime, timedelta, timezone
+
+from agent.store import SessionStore
+from agent.store.naming import SessionName
+from tests.fixtures.model_server import ModelServer
+
+from .helpers import CALLER, chat, history_texts, stored
+
+
+def test_expire_idle_deletes_whole_idle_sessions_and_skips_active_and_busy_ones(
+    store: SessionStore, model_server: ModelServer
+) -> None:
+    ttl = timedelta(days=store.settings.session_ttl_days)
+    for session_id in ("idle", "busy"):
+        for i in range(3):
+            chat(store, session_id, f"fact {i}", model_server)
+    chat(store, "idle", "another fact", model_server, caller="local")
+    busy = store.backend.leases.acquire(store.backend.lease_key(SessionName.of(CALLER, "busy")))
+    time.sleep(1.1)  # S3 keeps LastModified to the second
+    middle = datetime.now(timezone.utc)
+    time.sleep(1.1)
+    chat(store, "active", "hello", model_server)
+    chat(store, "idle", "I am back", model_server, caller="someone-else")
+
+    assert store.expire_idle(datetime.now(timezone.utc)) == []
+    assert sorted(store.expire_idle(middle + ttl)) == [f"{CALLER}/idle", "local/idle"]
+
+    keys = stored(store)
+    assert not [key for key in keys if "/session_idle" in key and not key.startswith("someone-else/")]
+    assert [text for role, text in history_texts(store, "active") if role == "user"] == ["hello"]
+    assert len(history_texts(store, "busy")) == 6
+    assert len(history_texts(store, "idle", caller="someone-else")) == 2
+
+    store.backend.leases.release(busy)
+    later = middle + ttl + timedelta(days=1)
+    assert sorted(store.expire_idle(later)) == [f"{CALLER}/active", f"{CALLER}/busy", "someone-else/idle"]
+    assert stored(store) == {}
+
+
+def test_an_idle_session_comes_back_empty_after_expiry(store: SessionStore, model_server: ModelServer) -> None:
+    chat(store, "s1", "Hey, my name is Arindam.", model_server)
+    future = datetime.now(timezone.utc) + timedelta(days=store.settings.session_ttl_days, seconds=5)
+    assert store.expire_idle(future) == [f"{CALLER}/s1"]
+    assert chat(store, "s1", "Do you remember my name?", model_server) == "I don't know your name yet."

@@ -1,0 +1,219 @@
+"""Storage cost of one turn: this store vs Strands' stock S3SessionManager, on moto's S3 server.
+
+For histories of 10, 100 and 400 stored messages it prints the S3 requests of one turn and the
+median storage time of a turn (load the session into an Agent, store the user message, the reply
+and the agent state), for both managers in the same run, and their time ratio. No model is
+called: the turn is driven through the Agent's own hooks, exactly as an invocation fires them.
+
+moto runs as a separate process on 127.0.0.1, so the server's work does not share our GIL.
+Both managers use the same boto3 client (the stock one would otherwise build a client per
+turn, which is not storage time).
+
+Usage: python tools/bench_store.py [--turns 15] [--window 40] [--histories 10,100,400]
+"""
+
+import argparse
+import asyncio
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from collections import Counter
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "src"))
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+for name, value in {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": "us-east-1"}.items():
+    os.environ[name] = value  # moto only: never a real account
+os.environ.pop("AWS_PROFILE", None)
+
+from botocore.config import Config  # noqa: E402
+import boto3  # noqa: E402
+from strands import Agent  # noqa: E402
+from strands.agent.conversation_manager import SlidingWindowConversationManager  # noqa: E402
+from strands.hooks import AfterInvocationEvent, MessageAddedEvent  # noqa: E402
+from strands.models.litellm import LiteLLMModel  # noqa: E402
+from strands.session.s3_session_manager import S3SessionManager  # noqa: E402
+
+from agent.settings import Settings  # noqa: E402
+from agent.store import SessionStore, open_store  # noqa: E402
+from agent.store.naming import caller_segment  # noqa: E402
+
+BUCKET = "bench-sessions"
+CALLER = "arn:aws:sts::123456789012:assumed-role/ChatRole/bench"
+# Never called: the turn is driven through hooks. An Agent needs a model object all the same.
+MODEL = LiteLLMModel(client_args={"api_key": "unused", "api_base": "http://127.0.0.1:9/v1"}, model_id="openai/none")
+
+
+@contextmanager
+def moto_server() -> Iterator[str]:
+    """moto's S3 server in its own process on a free 127.0.0.1 port."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise RuntimeError("moto server did not start") from None
+                time.sleep(0.1)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+class SharedClient:
+    """Stands in for boto3.Session in S3SessionManager(boto_session=...): hands out our one client."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+
+    def client(self, **kwargs: Any) -> Any:
+        return self._client
+
+
+class Requests:
+    """HTTP requests the client sends, by S3 operation."""
+
+    def __init__(self, client: Any) -> None:
+        self.counts: Counter[str] = Counter()
+        client.meta.events.register("before-send.s3", lambda event_name, **_: self.counts.update([event_name.split(".")[-1]]))
+
+    def take(self) -> Counter[str]:
+        counts, self.counts = self.counts, Counter()
+        return counts
+
+
+def messages(count: int, start: int = 0) -> list[dict[str, Any]]:
+    roles = ("user", "assistant")
+    return [{"role": roles[i % 2], "content": [{"text": f"message {i} " + "lorem ipsum " * 20}]} for i in range(start, start + count)]
+
+
+def make_agent(session_manager: Any, window: int, history: list[dict[str, Any]] | None = None) -> Agent:
+    return Agent(
+        model=MODEL,
+        session_manager=session_manager,
+        conversation_manager=SlidingWindowConversationManager(window_size=window),
+        messages=history,
+        callback_handler=None,
+    )
+
+
+_LOOP = asyncio.new_event_loop()
+
+
+def fire(agent: Agent, event: Any) -> None:
+    """Invoke the agent's hook callbacks for ``event`` (some are async), as an invocation does."""
+    _LOOP.run_until_complete(agent.hooks.invoke_callbacks_async(event))
+
+
+def drive_turn(agent: Agent, number: int) -> None:
+    """What an invocation stores: each new message through MessageAddedEvent, then AfterInvocationEvent."""
+    for message in messages(2, start=number):
+        agent.messages.append(message)
+        fire(agent, MessageAddedEvent(agent=agent, message=message))
+    agent.conversation_manager.apply_management(agent)
+    fire(agent, AfterInvocationEvent(agent=agent, invocation_state={}))
+
+
+def seed(session_manager: Any, count: int, window: int) -> None:
+    """A session holding ``count`` messages, the window already applied (as after many turns)."""
+    agent = make_agent(session_manager, window, messages(count))
+    agent.conversation_manager.apply_management(agent)
+    fire(agent, AfterInvocationEvent(agent=agent, invocation_state={}))
+
+
+def stock_turns(client: Any, session_id: str, history: int, window: int, turns: int) -> Iterator[float]:
+    def manager() -> S3SessionManager:
+        return S3SessionManager(session_id, bucket=BUCKET, prefix=f"stock/{caller_segment(CALLER)}",
+                                boto_session=SharedClient(client))  # type: ignore[arg-type]
+
+    seed(manager(), history, window)
+    for number in range(turns):
+        started = time.perf_counter()
+        drive_turn(make_agent(manager(), window), history + 2 * number)
+        yield time.perf_counter() - started
+
+
+def store_turns(store: SessionStore, session_id: str, history: int, window: int, turns: int) -> Iterator[float]:
+    with store.turn(CALLER, session_id) as session_manager:
+        seed(session_manager, history, window)
+    for number in range(turns):
+        started = time.perf_counter()
+        with store.turn(CALLER, session_id) as session_manager:
+            drive_turn(make_agent(session_manager, window), history + 2 * number)
+        yield time.perf_counter() - started
+
+
+def measure(turns: Iterator[float], requests: Requests) -> tuple[float, Counter[str]]:
+    """Median seconds per turn (the first turn is a warm-up) and the requests of one turn."""
+    next(turns)
+    requests.take()
+    next(turns)
+    one_turn = requests.take()
+    times = list(turns)
+    return statistics.median(times), one_turn
+
+
+def describe(counts: Counter[str]) -> str:
+    short = {"GetObject": "GET", "PutObject": "PUT", "DeleteObject": "DEL", "ListObjectsV2": "LIST", "HeadObject": "HEAD"}
+    return " ".join(f"{n} {short.get(op, op)}" for op, n in sorted(counts.items()))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--turns", type=int, default=15, help="measured turns per history (plus two warm-ups)")
+    parser.add_argument("--window", type=int, default=40, help="HISTORY_WINDOW of both agents")
+    parser.add_argument("--histories", default="10,100,400")
+    args = parser.parse_args()
+
+    with moto_server() as endpoint:
+        config = Config(retries={"mode": "standard"}, max_pool_connections=32)
+        client = boto3.client("s3", endpoint_url=endpoint, config=config)
+        client.create_bucket(Bucket=BUCKET)
+        store = open_store(Settings(session_bucket=BUCKET, session_prefix="store"), client=client)
+        requests = Requests(client)
+        print(f"S3 storage per turn (moto server on 127.0.0.1), HISTORY_WINDOW={args.window}, "
+              f"median of {args.turns} turns\n")
+        header = f"{'history':>7} | {'store':<14} | {'requests per turn':<40} | {'total':>5} | {'median ms':>9}"
+        print(header)
+        print("-" * len(header))
+        results = []
+        for history in (int(h) for h in args.histories.split(",")):
+            session_id = f"history-{history}"
+            runs: list[tuple[str, Callable[[], Iterator[float]]]] = [
+                ("stock S3", lambda: stock_turns(client, session_id, history, args.window, args.turns + 2)),
+                ("this store", lambda: store_turns(store, session_id, history, args.window, args.turns + 2)),
+            ]
+            timings = {}
+            for label, run in runs:
+                seconds, counts = measure(run(), requests)
+                timings[label] = seconds
+                print(f"{history:>7} | {label:<14} | {describe(counts):<40} | {sum(counts.values()):>5} | {seconds * 1000:>9.1f}")
+            ratio = timings["this store"] / timings["stock S3"]
+            results.append((history, ratio))
+            print(f"{'':>7} | {'ratio':<14} | {'this store / stock time':<40} | {'':>5} | {ratio:>9.2f}")
+        print()
+        target = dict(results).get(400)
+        if target is not None:
+            verdict = "meets" if target <= 0.2 else "MISSES"
+            print(f"At 400 messages this store takes {target:.2f} of the stock time ({verdict} the target of <= 0.20).")
+
+
+if __name__ == "__main__":
+    main()
