@@ -1,0 +1,56 @@
+"""SnapStart restore hooks: what a restored execution environment must not share with the snapshot."""
+
+import random
+
+import boto3
+from aws_lambda_powertools.utilities import parameters
+from moto import mock_aws
+
+from handler import snapstart
+
+
+def test_off_lambda_no_runtime_hooks_are_registered():
+    assert snapstart.ACTIVE is False  # snapshot_restore_py exists only in Lambda's runtime
+
+
+def test_restore_gives_each_environment_its_own_random_sequence():
+    random.seed(1234)  # the state every environment would resume with
+    snapshot_state = random.getstate()
+    expected_without_reseed = [random.random() for _ in range(3)]
+
+    random.setstate(snapshot_state)
+    snapstart.restore()
+
+    assert [random.random() for _ in range(3)] != expected_without_reseed
+
+
+@mock_aws
+def test_restore_reads_a_rotated_secret_afresh():
+    client = boto3.client("secretsmanager", region_name="us-east-1")
+    arn = client.create_secret(Name="model-key", SecretString="key-at-snapshot")["ARN"]
+    assert parameters.get_secret(arn, max_age=3600) == "key-at-snapshot"
+    client.put_secret_value(SecretId=arn, SecretString="key-after-rotation")
+    assert parameters.get_secret(arn, max_age=3600) == "key-at-snapshot"  # cached, as in the snapshot
+
+    snapstart.restore()
+
+    assert parameters.get_secret(arn, max_age=3600) == "key-after-rotation"
+
+
+def test_a_failing_hook_does_not_stop_the_others():
+    ran = []
+
+    @snapstart.after_restore
+    def broken() -> None:
+        raise RuntimeError("boom")
+
+    @snapstart.after_restore
+    def later() -> None:
+        ran.append("later")
+
+    try:
+        snapstart.restore()
+    finally:
+        snapstart._after_restore.remove(broken)
+        snapstart._after_restore.remove(later)
+    assert ran == ["later"]
