@@ -83,7 +83,7 @@ class SharedClient:
     def __init__(self, client: Any) -> None:
         self._client = client
 
-    def client(self, **kwargs: Any) -> Any:
+    def client(self, *args: Any, **kwargs: Any) -> Any:
         return self._client
 
 
@@ -160,6 +160,23 @@ def store_turns(store: SessionStore, session_id: str, history: int, window: int,
         yield time.perf_counter() - started
 
 
+def snapshot_turns(client: Any, session_id: str, history: int, window: int, turns: int) -> Iterator[float]:
+    """Strands' SnapshotSessionManager on S3Storage: one blob per agent (an alternative we measured)."""
+    from strands.session.snapshot_session_manager import SnapshotSessionManager
+    from strands.storage.s3_storage import S3Storage
+
+    storage = S3Storage(BUCKET, prefix=f"snapshot/{caller_segment(CALLER)}", boto_session=SharedClient(client))
+
+    def manager() -> SnapshotSessionManager:
+        return SnapshotSessionManager(session_id, storage=storage)
+
+    seed(manager(), history, window)
+    for number in range(turns):
+        started = time.perf_counter()
+        drive_turn(make_agent(manager(), window), history + 2 * number)
+        yield time.perf_counter() - started
+
+
 def measure(turns: Iterator[float], requests: Requests) -> tuple[float, Counter[str]]:
     """Median seconds per turn (the first turn is a warm-up) and the requests of one turn."""
     next(turns)
@@ -180,6 +197,8 @@ def main() -> None:
     parser.add_argument("--turns", type=int, default=15, help="measured turns per history (plus two warm-ups)")
     parser.add_argument("--window", type=int, default=40, help="HISTORY_WINDOW of both agents")
     parser.add_argument("--histories", default="10,100,400")
+    parser.add_argument("--with-snapshot-manager", action="store_true",
+                        help="also measure Strands' SnapshotSessionManager with S3Storage (an alternative)")
     args = parser.parse_args()
 
     with moto_server() as endpoint:
@@ -190,7 +209,7 @@ def main() -> None:
         requests = Requests(client)
         print(f"S3 storage per turn (moto server on 127.0.0.1), HISTORY_WINDOW={args.window}, "
               f"median of {args.turns} turns\n")
-        header = f"{'history':>7} | {'store':<14} | {'requests per turn':<40} | {'total':>5} | {'median ms':>9}"
+        header = f"{'history':>7} | {'store':<16} | {'requests per turn':<40} | {'total':>5} | {'median ms':>9}"
         print(header)
         print("-" * len(header))
         results = []
@@ -200,14 +219,17 @@ def main() -> None:
                 ("stock S3", lambda: stock_turns(client, session_id, history, args.window, args.turns + 2)),
                 ("this store", lambda: store_turns(store, session_id, history, args.window, args.turns + 2)),
             ]
+            if args.with_snapshot_manager:
+                runs.append(("Strands snapshot", lambda: snapshot_turns(client, session_id, history, args.window,
+                                                                           args.turns + 2)))
             timings = {}
             for label, run in runs:
                 seconds, counts = measure(run(), requests)
                 timings[label] = seconds
-                print(f"{history:>7} | {label:<14} | {describe(counts):<40} | {sum(counts.values()):>5} | {seconds * 1000:>9.1f}")
+                print(f"{history:>7} | {label:<16} | {describe(counts):<40} | {sum(counts.values()):>5} | {seconds * 1000:>9.1f}")
             ratio = timings["this store"] / timings["stock S3"]
             results.append((history, ratio))
-            print(f"{'':>7} | {'ratio':<14} | {'this store / stock time':<40} | {'':>5} | {ratio:>9.2f}")
+            print(f"{'':>7} | {'ratio':<16} | {'this store / stock time':<40} | {'':>5} | {ratio:>9.2f}")
         print()
         target = dict(results).get(400)
         if target is not None:

@@ -57,6 +57,5 @@ def is_conflict(error: ClientError) -> bool:
 
 
 def is_missing(error: ClientError) -> bool:
-    code = error.response.get("Error", {}).get("Code", "")
-    status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-    return code in ("NoSuchKey", "404", "NotFound") or status == 404
+    """The object is not there (not: the bucket is not there, which is a store failure)."""
+    return error.response.get("Error", {}).get("Code", "") in ("NoSuchKey", "404", "NotFound")
