@@ -1,6 +1,7 @@
 """One turn at a time per session: contention, a dead holder, release on every path."""
 
 import time
+from typing import Any
 
 import pytest
 
@@ -81,3 +82,17 @@ def test_a_long_turn_still_holding_its_lease_renews_it_and_commits(
         make_agent(session_manager, model_server)("slow but alone")
         time.sleep(1.1)
     assert history_texts(store, "s1") == [("user", "slow but alone"), ("assistant", "Noted: slow but alone")]
+
+
+def test_leases_and_turns_work_on_a_versioned_bucket_like_the_deployed_one(
+    s3_bucket: Any, s3_store: SessionStore, model_server: ModelServer
+) -> None:
+    s3_bucket.put_bucket_versioning(Bucket="test-sessions", VersioningConfiguration={"Status": "Enabled"})
+    for text in ("Hey, my name is Arindam.", "Do you remember my name?"):
+        chat(s3_store, "s1", text, model_server)  # the second turn re-creates the lease over a delete marker
+    with s3_store.turn(CALLER, "s1"):
+        with pytest.raises(SessionBusy):
+            chat(s3_store, "s1", "in between", model_server)
+    assert history_texts(s3_store, "s1")[-1] == ("assistant", "Yes, your name is Arindam.")
+    s3_store.delete(CALLER, "s1")
+    assert stored(s3_store) == {}
