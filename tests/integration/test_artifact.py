@@ -150,3 +150,27 @@ def test_importing_the_handler_from_source_opens_no_connection():
     lines = [line for line in done.stdout.splitlines() if line.startswith("DRIVER ")]
     assert done.returncode == 0 and lines, done.stderr[-4000:]
     assert json.loads(lines[-1][len("DRIVER "):])["network"] == []
+
+
+def test_artifact_ships_unchecked_cpython_313_bytecode_for_every_module(built):
+    """Every module imports from bytecode Python 3.13 accepts without looking at a source:
+    a .py kept for tracebacks has its __pycache__ twin, everything else is a bare .pyc."""
+    python313, artifact = built
+    magic = subprocess.run([python313, "-I", "-c", "import importlib.util as u; print(u.MAGIC_NUMBER.hex())"],
+                           capture_output=True, text=True).stdout.strip()
+    pycs = list(artifact.rglob("*.pyc"))
+    sources = list(artifact.rglob("*.py"))
+    assert len(pycs) > 3000
+    for pyc in pycs:
+        header = pyc.read_bytes()[:8]
+        assert header[:4].hex() == magic and int.from_bytes(header[4:8], "little") == 0b01, pyc  # unchecked hash
+    for source in sources:
+        assert (source.parent / "__pycache__" / f"{source.stem}.cpython-313.pyc").exists(), source
+
+
+def test_both_architectures_fit_the_size_budget(built):
+    """The deployed function (no layers) stays within 150 MB unzipped, on arm64 and x86_64."""
+    done = subprocess.run(["make", "-s", "--no-print-directory", "size"], cwd=ROOT, capture_output=True, text=True,
+                          timeout=1800)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert done.stdout.count("unzipped; budget 150 MB") == 2, done.stdout
