@@ -141,8 +141,12 @@ def report(args: argparse.Namespace, results: dict[str, list[dict]]) -> None:
               f"{last['modules']:8d}  {where}{note}")
     wall = median(results["artifact"], "wall") / median(results["naive"], "wall")
     cpu = median(results["artifact"], "cpu") / median(results["naive"], "cpu")
+    # Each artifact sample ran right before or after its naive twin: the ratio of each pair is
+    # less sensitive to load that comes and goes than the ratio of the two medians.
+    paired = statistics.median(a["wall"] / n["wall"] for a, n in zip(results["artifact"], results["naive"]))
     verdict = "meets" if wall <= TARGET_RATIO else "MISSES"
-    print(f"  ratio artifact/naive: wall {wall:.2f}, cpu {cpu:.2f}  ({verdict} the target <= {TARGET_RATIO})")
+    print(f"  ratio artifact/naive: wall {wall:.2f} (paired {paired:.2f}), cpu {cpu:.2f}  "
+          f"({verdict} the target <= {TARGET_RATIO} on wall time)")
 
 
 if __name__ == "__main__":
