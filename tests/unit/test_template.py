@@ -485,13 +485,15 @@ def test_samconfig_deploys_the_stack_after_one_guided_deploy(template: dict) -> 
     config = tomllib.loads((ROOT / "samconfig.toml").read_text())
     default = config["default"]
     deploy = default["deploy"]["parameters"]
-    overrides = dict(re.findall(r'(\w+)="([^"]*)"', deploy["parameter_overrides"]))
+    # in global, so that sam build (which builds for the Architecture) and sam deploy agree
+    overrides = dict(re.findall(r'(\w+)="([^"]*)"', default["global"]["parameters"]["parameter_overrides"]))
 
     assert config["version"] == 0.1
     assert default["global"]["parameters"]["stack_name"] == "stateful-agent"
     assert deploy["capabilities"] == "CAPABILITY_IAM"
     assert deploy["resolve_s3"] is True and deploy["confirm_changeset"] is True
-    assert set(overrides) <= set(template["Parameters"])
+    assert set(overrides) <= set(template["Parameters"]) and "Architecture" in overrides
+    assert "parameter_overrides" not in deploy, "deploy would ignore the global overrides sam build uses"
     assert default["build"]["parameters"] == {"cached": True, "parallel": True}
     assert default["validate"]["parameters"]["lint"] is True
     for command in ("local_invoke", "local_start_api"):
