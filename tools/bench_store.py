@@ -23,7 +23,7 @@ import time
 from collections import Counter
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
@@ -177,14 +177,26 @@ def snapshot_turns(client: Any, session_id: str, history: int, window: int, turn
         yield time.perf_counter() - started
 
 
-def measure(turns: Iterator[float], requests: Requests) -> tuple[float, Counter[str]]:
-    """Median seconds per turn (the first turn is a warm-up) and the requests of one turn."""
-    next(turns)
-    requests.take()
-    next(turns)
-    one_turn = requests.take()
-    times = list(turns)
-    return statistics.median(times), one_turn
+def measure(runs: dict[str, Iterator[float]], requests: Requests) -> dict[str, tuple[float, Counter[str]]]:
+    """Median seconds per turn and the requests of one turn, for each run.
+
+    The runs take turns (one turn each, round after round), so a busy machine slows them alike.
+    The first turn of each is a warm-up.
+    """
+    one_turn = {}
+    for label, turns in runs.items():
+        next(turns)
+        requests.take()
+        next(turns)
+        one_turn[label] = requests.take()
+    times: dict[str, list[float]] = {label: [] for label in runs}
+    while True:
+        try:
+            for label, turns in runs.items():
+                times[label].append(next(turns))
+        except StopIteration:  # every run has the same number of turns
+            break
+    return {label: (statistics.median(times[label]), one_turn[label]) for label in runs}
 
 
 def describe(counts: Counter[str]) -> str:
@@ -215,16 +227,14 @@ def main() -> None:
         results = []
         for history in (int(h) for h in args.histories.split(",")):
             session_id = f"history-{history}"
-            runs: list[tuple[str, Callable[[], Iterator[float]]]] = [
-                ("stock S3", lambda: stock_turns(client, session_id, history, args.window, args.turns + 2)),
-                ("this store", lambda: store_turns(store, session_id, history, args.window, args.turns + 2)),
-            ]
+            runs = {
+                "stock S3": stock_turns(client, session_id, history, args.window, args.turns + 2),
+                "this store": store_turns(store, session_id, history, args.window, args.turns + 2),
+            }
             if args.with_snapshot_manager:
-                runs.append(("Strands snapshot", lambda: snapshot_turns(client, session_id, history, args.window,
-                                                                           args.turns + 2)))
+                runs["Strands snapshot"] = snapshot_turns(client, session_id, history, args.window, args.turns + 2)
             timings = {}
-            for label, run in runs:
-                seconds, counts = measure(run(), requests)
+            for label, (seconds, counts) in measure(runs, requests).items():
                 timings[label] = seconds
                 print(f"{history:>7} | {label:<16} | {describe(counts):<40} | {sum(counts.values()):>5} | {seconds * 1000:>9.1f}")
             ratio = timings["this store"] / timings["stock S3"]

@@ -18,17 +18,24 @@ The key layout is Strands' own, so a stock S3SessionManager / FileSessionManager
 session (an agent.json without ``_snapshot``, as they write it, is read the stock way).
 """
 
+import inspect
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from strands.session.repository_session_manager import RepositorySessionManager
 from strands.types.exceptions import SessionException
-from strands.types.session import Session, SessionAgent, SessionMessage
+from strands.types.session import Session, SessionAgent, SessionMessage, decode_bytes_values
 
 from .failures import guarded
 
 SNAPSHOT = "_snapshot"
 Doc = dict[str, Any]
+_MESSAGE_FIELDS = frozenset(inspect.signature(SessionMessage).parameters)
+
+
+def to_session_message(data: Doc) -> SessionMessage:
+    """SessionMessage.from_dict, minus its inspect.signature() per call (~1 ms; 40 per restore)."""
+    return SessionMessage(**decode_bytes_values({k: v for k, v in data.items() if k in _MESSAGE_FIELDS}))
 
 
 class AtomicTurn:
@@ -165,7 +172,7 @@ class AtomicTurn:
         missing = [i for i in range(self._message_count(agent_id)) if i not in known]
         loaded = self._load_many([self._get_message_path(self.session_id, agent_id, i) for i in missing])
         known.update({i: data for i, data in zip(missing, loaded) if data is not None})
-        return [SessionMessage.from_dict(known[i]) for i in sorted(known) if i < self._message_count(agent_id)]
+        return [to_session_message(known[i]) for i in sorted(known) if i < self._message_count(agent_id)]
 
     def _load_many(self, keys: list[str]) -> list[Doc | None]:
         return [self._load(key) for key in keys]
@@ -225,7 +232,7 @@ class AtomicTurn:
             data = self._known.get(agent_id, {}).get(message_id)
         if data is None and message_id < self._message_count(agent_id):
             data = self._load(self._get_message_path(session_id, agent_id, message_id))
-        return None if data is None else SessionMessage.from_dict(data)
+        return None if data is None else to_session_message(data)
 
     def update_message(self, session_id: str, agent_id: str, session_message: SessionMessage, **kwargs: Any) -> None:
         previous = self.read_message(session_id, agent_id, session_message.message_id)
@@ -255,7 +262,7 @@ class AtomicTurn:
         pending = self._pending_messages.get(agent_id, {})
         merged = {**{i: known[i] for i in ids}, **{i: d for i, d in pending.items() if i >= offset}}
         chosen = sorted(merged)[:limit] if limit is not None else sorted(merged)
-        return [SessionMessage.from_dict(merged[i]) for i in chosen]
+        return [to_session_message(merged[i]) for i in chosen]
 
 
 def parallel(function: Any, items: list[Any], workers: int = 8) -> list[Any]:
