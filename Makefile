@@ -84,8 +84,11 @@ size: build/artifact-arm64.stamp build/artifact-x86_64.stamp ## both architectur
 	python3 tools/build/size.py build/artifact-x86_64 --budget $(ARTIFACT_BUDGET)
 
 bench-cold: build/artifact-$(HOST_ARCH).stamp ## cold import time: built artifact vs a naive build, under Python 3.13
+	@# naive = the plain install (build/deps-*, never compiled) + our code without any bytecode
+	rm -rf build/naive-src && mkdir -p build/naive-src && cp -a src/agent src/handler build/naive-src/
+	find build/naive-src -name __pycache__ -prune -exec rm -rf {} +
 	python3 tools/bench_cold.py --python313 "$(PY313)" --artifact build/artifact-$(HOST_ARCH) \
-		--naive build/deps-$(HOST_ARCH):src --samples $(SAMPLES)
+		--naive build/deps-$(HOST_ARCH):build/naive-src --samples $(SAMPLES)
 
 # What tests/integration/test_artifact.py runs: the artifact for this host, and a python3.13.
 artifact-test-prereqs: build/artifact-$(HOST_ARCH).stamp
