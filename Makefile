@@ -66,6 +66,7 @@ build/requirements.txt: uv.lock pyproject.toml
 # The lock's pinned versions, as wheels for Lambda's python3.13 on the target architecture
 # (glibc 2.34 on Amazon Linux 2023), whatever this host runs.
 build/deps-%.stamp: build/requirements.txt
+	@test -n "$(ART_PLATFORM_$*)" || { echo "architecture must be arm64 or x86_64, not '$*'"; exit 2; }
 	rm -rf build/deps-$*
 	$(UV) pip install --quiet --target build/deps-$* --python-platform $(ART_PLATFORM_$*) \
 		--python-version 3.13 --only-binary :all: --no-deps --no-compile -r $<
