@@ -54,3 +54,9 @@ def test_a_failing_hook_does_not_stop_the_others():
         snapstart._after_restore.remove(broken)
         snapstart._after_restore.remove(later)
     assert ran == ["later"]
+
+
+def test_every_built_in_hook_runs_cleanly(caplog):
+    snapstart.snapshot()
+    snapstart.restore()
+    assert not [r for r in caplog.records if "SnapStart hook" in r.getMessage()]
