@@ -7,8 +7,9 @@ libraries) with nothing but the artifact and the standard library on sys.path, a
 test model server and moto's S3 and DynamoDB on 127.0.0.1. Each turn is a fresh process, as
 each cold container is.
 
-The artifact and a python3.13 come from `make artifact-test-prereqs` (run here, a no-op when
-up to date; .ci/run's `make test` builds them first).
+The artifact and a python3.13 come from `make artifact-test-prereqs`, run by the first test
+here: about two minutes on a fresh machine (Debian's python3.13, the wheels, the assembly),
+a no-op when nothing changed.
 """
 
 import json
