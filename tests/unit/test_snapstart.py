@@ -56,7 +56,6 @@ def test_a_failing_hook_does_not_stop_the_others():
     assert ran == ["later"]
 
 
-def test_every_built_in_hook_runs_cleanly(caplog):
-    snapstart.snapshot()
-    snapstart.restore()
-    assert not [r for r in caplog.records if "SnapStart hook" in r.getMessage()]
+def test_every_built_in_hook_runs_cleanly():
+    for hook in [*snapstart._before_snapshot, *snapstart._after_restore]:
+        hook()  # raises here if it would only be logged during a real restore
