@@ -52,7 +52,7 @@ class Conversations:
                  tools: Sequence[Any] = DEFAULT_TOOLS) -> None:
         self.settings = settings
         self._store = store
-        self._models = models
+        self.models = models
         self._tools = list(tools)
 
     @classmethod
@@ -63,7 +63,7 @@ class Conversations:
         return cls(settings, open_store(settings), models)
 
     def chat(self, caller: str, session_id: str, message: str) -> Reply:
-        model = self._models.get()  # fails fast, before the session is touched
+        model = self.models.get()  # fails fast, before the session is touched
         with self._store.turn(caller, session_id) as session_manager:
             agent = Agent(
                 model=model,

@@ -79,6 +79,10 @@ class ModelProvider:
         except Exception:  # the request path retries and reports it properly
             logger.warning("model set-up failed at init; will retry on the first request", exc_info=True)
 
+    def reset(self) -> None:
+        """Forget the model, so the next request re-reads its key (after a SnapStart restore)."""
+        self._model = None
+
     def get(self) -> LiteLLMModel:
         if not self.configured:
             raise ModelNotConfigured(MISSING_MODEL_HINT)

@@ -1,13 +1,17 @@
 """Lambda entry point: `handler.app.lambda_handler`. Picks the event's source and hands it on."""
 
-from typing import Any
+import gc
 
-from aws_lambda_powertools.logging import correlation_paths
-from aws_lambda_powertools.utilities.typing import LambdaContext
+gc.disable()  # init builds long-lived objects only; snapstart.end_init() below resumes the GC
 
-from . import http, sources
-from .observability import logger, metrics, tracer
-from .turns import register_context
+from typing import Any  # noqa: E402
+
+from aws_lambda_powertools.logging import correlation_paths  # noqa: E402
+from aws_lambda_powertools.utilities.typing import LambdaContext  # noqa: E402
+
+from . import http, snapstart, sources  # noqa: E402
+from .observability import logger, metrics, tracer  # noqa: E402
+from .turns import register_context  # noqa: E402
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
@@ -35,3 +39,6 @@ def is_sqs(event: Any) -> bool:
 
 def is_eventbridge(event: Any) -> bool:
     return isinstance(event, dict) and "detail-type" in event and "detail" in event
+
+
+snapstart.end_init()

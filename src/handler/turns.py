@@ -9,6 +9,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from agent import Conversations, ModelError, ModelThrottled, Reply, Settings
 
+from . import snapstart
 from .idempotency import idempotency_config, persistence_store
 from .observability import logger, metrics, tracer
 from .requests import TurnRequest
@@ -17,6 +18,8 @@ settings = Settings.from_env()
 conversations = Conversations.from_settings(settings)
 _config = idempotency_config(settings)
 _persistence = persistence_store(settings)
+# A key read at init would otherwise live in every restored environment until it is rotated away.
+snapstart.after_restore(conversations.models.reset)
 
 
 def reply_body(reply: Reply) -> dict[str, Any]:
