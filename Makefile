@@ -1,13 +1,16 @@
 # The two commands a newcomer needs: `make dev` (run locally) and `make test` (run the tests).
 SHELL := /bin/bash
-# uv from PATH, or the one `make setup` installs with pip
-UV ?= $(shell command -v uv 2>/dev/null || echo python3 -m uv)
+# uv from PATH, or a private copy that `make uv` puts in .tools/ (never into the system's Python)
+UV_VERSION := 0.13.8
+UV ?= $(shell command -v uv 2>/dev/null || echo $(CURDIR)/.tools/uv/bin/uv)
 PORT ?= 3000
 
-.PHONY: setup dev invoke test lint validate
+.PHONY: uv setup dev invoke test lint validate
 
-setup: ## install uv if missing, then the pinned dependencies
-	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet "uv==0.13.8"
+uv: ## uv itself, if it is not on PATH: a venv of its own under .tools/uv
+	@$(UV) --version >/dev/null 2>&1 || { python3 -m venv .tools/uv && .tools/uv/bin/pip install --quiet "uv==$(UV_VERSION)"; }
+
+setup: uv ## uv, then the pinned dependencies (the app's and the SAM CLI's)
 	@$(UV) sync --frozen --quiet
 	@$(UV) sync --frozen --quiet --project tools/sam
 
@@ -59,7 +62,7 @@ PY313 = $(shell tools/python313/find.sh)
 python313: ## a CPython 3.13 for bytecode and tests (Debian trixie's, fetched into build/python313 if none)
 	@test -n "$(PY313)" && echo "$(PY313)"
 
-build/requirements.txt: uv.lock pyproject.toml
+build/requirements.txt: uv.lock pyproject.toml | uv
 	@mkdir -p build
 	$(UV) export --frozen --no-dev --no-emit-project --quiet -o $@
 

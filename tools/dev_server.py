@@ -6,13 +6,15 @@ files under SESSION_DIR, or to S3 when SESSION_BUCKET is set.
 """
 
 import base64
-import json
+import multiprocessing
 import os
 import re
 import sys
 import time
 import uuid
+from concurrent.futures import ProcessPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Callable
 from urllib.parse import parse_qsl, urlsplit
 
 from lambda_twin import LambdaContext, handler, load_environment
@@ -69,8 +71,42 @@ def http_api_event(method: str, target: str, headers: dict[str, str], body: byte
     return event
 
 
-def build_server(port: int, lambda_handler) -> ThreadingHTTPServer:
-    """The local API on 127.0.0.1:port (0 picks a free port), each request one handler call."""
+# Warm "containers": like Lambda, each process serves one request at a time, and concurrent
+# requests go to different processes (Powertools' router keeps the current event per process).
+DEFAULT_WORKERS = 4
+_lambda_handler: Callable | None = None
+
+
+def _start_container(load: Callable[[], Callable]) -> None:
+    global _lambda_handler
+    if _lambda_handler is None:  # forked workers inherit the parent's warm import
+        _lambda_handler = load()
+
+
+def _invoke(event: dict) -> dict:
+    return _lambda_handler(event, LambdaContext())
+
+
+def _ready(_: int) -> bool:
+    return True
+
+
+def container_pool(load: Callable[[], Callable], workers: int) -> ProcessPoolExecutor:
+    """``workers`` processes with the handler imported. On Linux they fork from a parent that
+    imported it once (instant); elsewhere each imports it, like a cold start (fork is unsafe on macOS)."""
+    global _lambda_handler
+    context = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
+    _lambda_handler = load() if context.get_start_method() == "fork" else None
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_start_container,
+                               initargs=(load,))
+    list(pool.map(_ready, range(workers)))  # start them now, not on the first request
+    return pool
+
+
+def build_server(port: int, load: Callable[[], Callable] = handler,
+                 workers: int = DEFAULT_WORKERS) -> ThreadingHTTPServer:
+    """The local API on 127.0.0.1:port (0 picks a free port); ``server.pool`` must be shut down."""
+    pool = container_pool(load, workers)
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -83,7 +119,7 @@ def build_server(port: int, lambda_handler) -> ThreadingHTTPServer:
             except UnicodeDecodeError:
                 event = http_api_event(self.command, self.path, dict(self.headers), b"", self.client_address[0])
                 event.update(body=base64.b64encode(raw).decode(), isBase64Encoded=True)
-            result = lambda_handler(event, LambdaContext())
+            result = pool.submit(_invoke, event).result()
             body = result.get("body") or ""
             data = base64.b64decode(body) if result.get("isBase64Encoded") else body.encode()
             self.send_response(result.get("statusCode", 200))
@@ -102,11 +138,12 @@ def build_server(port: int, lambda_handler) -> ThreadingHTTPServer:
 
     server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
     server.daemon_threads = True
+    server.pool = pool  # type: ignore[attr-defined]
     return server
 
 
 def serve(port: int) -> None:
-    server = build_server(port, handler())
+    server = build_server(port, workers=int(os.environ.get("WORKERS", DEFAULT_WORKERS)))
     where = f"S3 bucket {os.environ['SESSION_BUCKET']}" if os.environ.get("SESSION_BUCKET") else \
         f"files under {os.environ.get('SESSION_DIR', '.sessions')}/"
     model = os.environ.get("MODEL_ID") or "none configured (chat answers 503 until MODEL_ID is set)"
@@ -119,6 +156,7 @@ def serve(port: int) -> None:
         pass
     finally:
         server.server_close()
+        server.pool.shutdown(cancel_futures=True)
 
 
 if __name__ == "__main__":

@@ -46,6 +46,8 @@ class LambdaContext:
 
 def handler():
     """Import the handler the way Lambda does (once per process, after the environment is set)."""
+    if str(ROOT / "src") not in sys.path:  # a spawned worker process starts without it
+        sys.path.insert(0, str(ROOT / "src"))
     from handler.app import lambda_handler
 
     return lambda_handler

@@ -14,14 +14,19 @@ from typing import Any, Sequence
 
 from strands import Agent, ModelRetryStrategy
 from strands.agent.conversation_manager import SlidingWindowConversationManager
+from strands.types.exceptions import MaxTokensReachedException
 
 from .errors import AgentError, ModelError, ModelThrottled
-from .model import ModelProvider, is_throttling, retry_after_of
+from .model import ModelProvider, is_rejected_key, is_throttling, retry_after_of
 from .settings import Settings
 from .store import SessionStore, open_store
 from .tools import DEFAULT_TOOLS
 
 logger = logging.getLogger(__name__)
+
+# Model calls one turn may make (each tool round is one more). Bounds a turn's time and cost;
+# a turn that reaches it ends with stop_reason "limit_turns" and is stored like any other.
+MAX_MODEL_CALLS_PER_TURN = 4
 
 
 @dataclass(frozen=True)
@@ -78,17 +83,24 @@ class Conversations:
             )
             started = time.perf_counter()
             try:
-                result = agent(message)
+                result = agent(message, limits={"turns": MAX_MODEL_CALLS_PER_TURN})
+                reply, stop_reason = str(result).strip(), str(result.stop_reason)
+            except MaxTokensReachedException:
+                # A reply cut at max_tokens is still a reply: Strands has appended the partial
+                # message, and failing the turn would fail every retry the same way.
+                reply, stop_reason = _text(agent.messages[-1]).strip(), "max_tokens"
             except AgentError:
                 raise
             except Exception as error:
+                if is_rejected_key(error):
+                    self.models.reset()  # a rotated secret: read it again on the next request
                 raise _as_model_failure(error) from error
             model_seconds = time.perf_counter() - started
-        usage = result.metrics.accumulated_usage
+        usage = agent.event_loop_metrics.accumulated_usage
         return Reply(
             session_id=session_id,
-            reply=str(result).strip(),
-            stop_reason=str(result.stop_reason),
+            reply=reply,
+            stop_reason=stop_reason,
             input_tokens=int(usage.get("inputTokens", 0)),
             output_tokens=int(usage.get("outputTokens", 0)),
             message_count=agent.conversation_manager.removed_message_count + len(agent.messages),
@@ -105,10 +117,14 @@ class Conversations:
         return self._store.expire_idle(now or datetime.now(timezone.utc))
 
 
+def _text(message: Any) -> str:
+    return "".join(block["text"] for block in message["content"] if "text" in block)
+
+
 def _history_message(stored: Any) -> HistoryMessage:
     message = stored.to_message()  # honours redactions
-    text = "".join(block["text"] for block in message["content"] if "text" in block)
-    return HistoryMessage(index=stored.message_id, role=message["role"], text=text, created_at=stored.created_at)
+    return HistoryMessage(index=stored.message_id, role=message["role"], text=_text(message),
+                          created_at=stored.created_at)
 
 
 def _as_model_failure(error: Exception) -> AgentError:

@@ -35,13 +35,13 @@ DEFAULT_RETRY_AFTER_SECONDS = 5
 
 MISSING_MODEL_HINT = (
     "No model is configured. Set MODEL_ID (a LiteLLM model string such as "
-    "bedrock/amazon.nova-lite-v1:0, openai/gpt-4o-mini or nebius/deepseek-ai/DeepSeek-V3-0324) "
+    "bedrock/us.amazon.nova-2-lite-v1:0, openai/gpt-4o-mini or nebius/deepseek-ai/DeepSeek-V3-0324) "
     "and, for providers that need one, MODEL_API_KEY (or MODEL_API_KEY_SECRET_ARN); "
     "MODEL_API_BASE points at any OpenAI-compatible server."
 )
 
 
-def read_api_key(settings: Settings) -> str | None:
+def read_api_key(settings: Settings, force_fetch: bool = False) -> str | None:
     """The provider's API key: from the environment, or from Secrets Manager (a plain string,
     or a JSON object with an ``api_key`` field)."""
     if settings.model_api_key:
@@ -50,7 +50,7 @@ def read_api_key(settings: Settings) -> str | None:
         return None
     from aws_lambda_powertools.utilities import parameters
 
-    secret = parameters.get_secret(settings.model_api_key_secret_arn, max_age=3600)
+    secret = parameters.get_secret(settings.model_api_key_secret_arn, max_age=3600, force_fetch=force_fetch)
     if isinstance(secret, str) and secret.lstrip().startswith("{"):
         return json.loads(secret).get("api_key")
     return secret if isinstance(secret, str) else None
@@ -66,6 +66,7 @@ class ModelProvider:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
         self._model: LiteLLMModel | None = None
+        self._refetch_key = False
 
     @property
     def configured(self) -> bool:
@@ -80,25 +81,38 @@ class ModelProvider:
             logger.warning("model set-up failed at init; will retry on the first request", exc_info=True)
 
     def reset(self) -> None:
-        """Forget the model, so the next request re-reads its key (after a SnapStart restore)."""
+        """Forget the model and its key: the next request reads the current key (after a
+        SnapStart restore, or after the provider refused the key because it was rotated)."""
         self._model = None
+        self._refetch_key = True
 
     def get(self) -> LiteLLMModel:
         if not self.configured:
             raise ModelNotConfigured(MISSING_MODEL_HINT)
         if self._model is None:
-            self._model = self._build()
+            try:
+                self._model = self._build()
+            except Exception:
+                logger.exception("could not set up the model")
+                raise ModelNotConfigured(
+                    "The model's API key could not be read (MODEL_API_KEY_SECRET_ARN); retry later."
+                ) from None
         return self._model
 
     def _build(self) -> LiteLLMModel:
         settings = self._settings
         client_args: dict = {"max_retries": PROVIDER_MAX_RETRIES, "timeout": DEFAULT_TIMEOUT_SECONDS}
-        api_key = read_api_key(settings)
+        api_key = read_api_key(settings, force_fetch=self._refetch_key)
+        self._refetch_key = False
         if api_key:
             client_args["api_key"] = api_key
         if settings.model_api_base:
             client_args["api_base"] = settings.model_api_base
         return LiteLLMModel(client_args=client_args, model_id=settings.model_id, params=dict(settings.model_params))
+
+
+def is_rejected_key(error: Exception) -> bool:
+    return isinstance(error, litellm.AuthenticationError)
 
 
 def is_throttling(error: Exception) -> bool:

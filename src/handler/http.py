@@ -9,6 +9,7 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 
 from .errors import ApiError, as_api_error, error_body, error_headers
+from .observability import logger
 from .requests import session_id_of, turn_request
 from .turns import conversations, run_turn, settings
 
@@ -38,6 +39,7 @@ def post_message(session_id: str) -> dict[str, Any]:
 @app.get("/sessions/<session_id>/messages")
 def get_messages(session_id: str) -> dict[str, Any]:
     session_id = session_id_of(session_id)
+    logger.append_keys(session_id=session_id)
     history = conversations.history(caller(), session_id)
     return {
         "session_id": session_id,
@@ -49,7 +51,9 @@ def get_messages(session_id: str) -> dict[str, Any]:
 
 @app.delete("/sessions/<session_id>")
 def delete_session(session_id: str) -> Response:
-    conversations.delete(caller(), session_id_of(session_id))
+    session_id = session_id_of(session_id)
+    logger.append_keys(session_id=session_id)
+    conversations.delete(caller(), session_id)
     return Response(status_code=204, body="")
 
 
@@ -85,16 +89,25 @@ def json_body() -> Any:
 
 
 def caller() -> str:
-    """The store namespace of the signed-in caller: the IAM principal or the JWT subject.
+    """The store namespace of the signed-in caller.
 
+    - AWS_IAM: the principal's ARN; for Cognito identity-pool users, whose role ARN is the same
+      for everyone, their identity id (``cognito:<id>``).
+    - JWT: the token's subject (``jwt:<sub>``), so no subject can pose as an ARN or as the
+      synthetic callers below.
     Without an authorizer (`make dev`, `sam local`) everyone is the caller "local"; on real
     Lambda a request without an identity is refused rather than pooled with others.
     """
     authorizer = app.current_event.raw_event.get("requestContext", {}).get("authorizer") or {}
-    identity = (authorizer.get("iam") or {}).get("userArn") or (
-        (authorizer.get("jwt") or {}).get("claims") or {}).get("sub")
-    if identity:
-        return identity
+    iam = authorizer.get("iam") or {}
+    cognito_id = (iam.get("cognitoIdentity") or {}).get("identityId")
+    subject = ((authorizer.get("jwt") or {}).get("claims") or {}).get("sub")
+    if cognito_id:
+        return f"cognito:{cognito_id}"
+    if iam.get("userArn"):
+        return iam["userArn"]
+    if subject:
+        return f"jwt:{subject}"
     if on_deployed_lambda():
         raise ApiError(401, "unauthenticated", "This API needs a signed-in caller (AWS_IAM or JWT).")
     return LOCAL_CALLER

@@ -31,6 +31,10 @@ def message_of(value: Any, max_chars: int) -> str:
         raise InvalidRequest('"message" must be a non-empty string.')
     if len(value) > max_chars:
         raise InvalidRequest(f'"message" is {len(value)} characters long; the limit is {max_chars}.')
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate from a JSON "\ud800" escape
+        raise InvalidRequest('"message" must be valid Unicode text.') from None
     return value
 
 

@@ -39,7 +39,7 @@ def register_context(context: LambdaContext | None) -> None:
         _config.register_lambda_context(context)
 
 
-@tracer.capture_method
+@tracer.capture_method(capture_response=False)  # keep conversation content out of traces
 def run_turn(request: TurnRequest) -> dict[str, Any]:
     logger.append_keys(session_id=request.session_id)
     if request.idempotency_key is None:

@@ -16,12 +16,13 @@ SESSION = "busy_session"
 
 @pytest.fixture
 def local_api(model_env, session_dir, s3_bucket):
-    server = build_server(0, load_handler())
+    server = build_server(0, load_handler, workers=4)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_address[1]}"
     server.shutdown()
     server.server_close()
+    server.pool.shutdown()
 
 
 def post(base: str, message: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], dict]:
@@ -56,7 +57,7 @@ def test_parallel_turns_on_one_session_store_exactly_the_accepted_ones(local_api
         thread.join()
 
     statuses = Counter(status for status, _, _ in results.values())
-    assert set(statuses) <= {200, 409} and statuses[200] >= 1
+    assert set(statuses) == {200, 409}, statuses  # some turns won the session, the others were told so
     for status, headers, body in results.values():
         if status == 409:
             assert body["error"]["code"] == "session_busy" and int(headers["Retry-After"]) >= 1

@@ -31,6 +31,7 @@ BAD_POSTS = [
     ("session id not ASCII", "caf%C3%A9", '{"message": "hi"}', 400, "invalid_request"),
     ("session id starting with -", "-abc", '{"message": "hi"}', 400, "invalid_request"),
     ("session id too long", "a" * 129, '{"message": "hi"}', 400, "invalid_request"),
+    ("message not valid Unicode", SESSION, '{"message": "hi \\ud800"}', 400, "invalid_request"),
 ]
 
 
@@ -175,3 +176,56 @@ def test_logs_are_json_with_session_and_request_id(api, log_lines):
     turn = [line for line in log_lines() if line.get("message") == "turn stored"]
     assert turn and turn[0]["session_id"] == SESSION and turn[0]["correlation_id"]
     assert turn[0]["function_request_id"] and turn[0]["level"] == "INFO"
+
+
+def test_a_reply_cut_at_max_tokens_is_a_reply_and_is_stored(api, model_env):
+    model_env.queue(Reply.cut_at_max_tokens("The answer is long and was cut"))
+    status, _, reply = api.post(SESSION, "Tell me everything.")
+    assert status == 200 and reply["stop_reason"] == "max_tokens"
+    assert reply["reply"] == "The answer is long and was cut"
+    texts = [m["text"] for m in api.history(SESSION)[2]["messages"]]
+    assert texts == ["Tell me everything.", "The answer is long and was cut"]
+    assert api.post(SESSION, "Go on.")[0] == 200
+
+
+def test_a_rotated_secret_is_read_again_after_a_snapstart_restore(
+        model_env, session_dir, moto_server, monkeypatch):
+    client = boto3.client("secretsmanager", endpoint_url=moto_server.endpoint_url, region_name="us-east-1")
+    arn = client.create_secret(Name="rotating-model-key", SecretString="sk-before")["ARN"]
+    monkeypatch.delenv("MODEL_API_KEY")
+    monkeypatch.setenv("MODEL_API_KEY_SECRET_ARN", arn)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_SECRETS_MANAGER", moto_server.endpoint_url)
+    api = Api(load_handler())  # init reads the key: this is what the snapshot would hold
+    client.put_secret_value(SecretId=arn, SecretString="sk-after")
+
+    from handler import snapstart
+
+    snapstart.restore()  # what the runtime runs in each environment resumed from the snapshot
+    assert api.post(SESSION, "hello")[0] == 200
+    assert model_env.request_headers[-1]["authorization"] == "Bearer sk-after"
+
+
+def test_a_key_the_provider_rejects_is_read_again_on_the_next_turn(
+        model_env, session_dir, moto_server, monkeypatch):
+    client = boto3.client("secretsmanager", endpoint_url=moto_server.endpoint_url, region_name="us-east-1")
+    arn = client.create_secret(Name="rejected-model-key", SecretString="sk-old")["ARN"]
+    monkeypatch.delenv("MODEL_API_KEY")
+    monkeypatch.setenv("MODEL_API_KEY_SECRET_ARN", arn)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_SECRETS_MANAGER", moto_server.endpoint_url)
+    api = Api(load_handler())
+    client.put_secret_value(SecretId=arn, SecretString="sk-new")
+    model_env.queue(Reply.error(401))
+    assert api.post(SESSION, "hello")[0] == 502
+    assert api.post(SESSION, "hello")[0] == 200
+    assert model_env.request_headers[-1]["authorization"] == "Bearer sk-new"
+
+
+def test_an_unreadable_secret_is_503_and_recovers(model_env, session_dir, moto_server, monkeypatch):
+    monkeypatch.delenv("MODEL_API_KEY")
+    monkeypatch.setenv("MODEL_API_KEY_SECRET_ARN",
+                       "arn:aws:secretsmanager:us-east-1:123456789012:secret:not-there-AbCdEf")
+    monkeypatch.setenv("AWS_ENDPOINT_URL_SECRETS_MANAGER", moto_server.endpoint_url)
+    api = Api(load_handler())
+    status, _, body = api.post(SESSION, "hello")
+    assert_error(status, body, 503, "model_not_configured")
+    assert "not-there" not in json.dumps(body)

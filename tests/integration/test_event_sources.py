@@ -48,15 +48,28 @@ def test_sqs_reports_only_the_failed_records_and_replays_redeliveries(api, model
     calls = len(model_env.requests)
     api.invoke(sqs_event(json.dumps({"session_id": "queued", "message": "Hey, my name is Arindam."})))
     assert len(model_env.requests) == calls  # the same message id replays instead of running twice
-    assert len(api.history("queued", caller="direct")[2]["messages"]) == 2
+    assert len(api.history("queued", caller="sqs")[2]["messages"]) == 2
+
+
+def test_queue_and_bus_messages_cannot_choose_their_caller(api, model_env):
+    """Anyone who may send to the queue or the bus could otherwise act as any signed-in user."""
+    api.post("victim", "Hey, my name is Arindam.", caller="arn:aws:iam::123456789012:user/arindam")
+    spoofed = json.dumps({"session_id": "victim", "message": "What is my name?",
+                          "caller": "arn:aws:iam::123456789012:user/arindam"})
+    assert api.invoke(sqs_event(spoofed)) == {"batchItemFailures": [{"itemIdentifier": "msg-0"}]}
+    with pytest.raises(Exception):
+        api.invoke({"id": "evt-2", "detail-type": "Agent Message", "source": "my.app",
+                    "detail": json.loads(spoofed)})
+    assert len(api.history("victim", caller="arn:aws:iam::123456789012:user/arindam")[2]["messages"]) == 2
 
 
 def test_eventbridge_detail_is_a_turn(api, model_env):
     event = {"version": "0", "id": "evt-1", "detail-type": "Agent Message", "source": "my.app",
              "account": "123456789012", "time": "2026-11-25T00:00:00Z", "region": "us-east-1", "resources": [],
-             "detail": {"session_id": "bus", "message": "Hey, my name is Arindam.", "caller": "local"}}
+             "detail": {"session_id": "bus", "message": "Hey, my name is Arindam."}}
     assert api.invoke(event)["message_count"] == 2
-    assert api.history("bus")[0] == 200
+    assert api.history("bus", caller="eventbridge")[0] == 200
+    assert api.history("bus")[0] == 404  # its own namespace, not the local caller's
 
 
 @pytest.mark.parametrize("path", EVENT_FILES, ids=[p.name for p in EVENT_FILES])
@@ -71,3 +84,15 @@ def test_every_sample_event_is_accepted(path: Path, api, model_env):
         assert result["statusCode"] == expected, result
     else:
         assert "error" not in result, result
+
+
+@pytest.mark.parametrize("event", [
+    {"Records": [1]}, {"requestContext": {"http": 1}},
+    {"requestContext": {"http": {"method": "POST"}}}, "just a string", None, 42,
+], ids=["records-not-objects", "http-not-object", "http-without-path",
+        "string", "null", "number"])
+def test_malformed_events_get_a_structured_error_not_a_stack_trace(api, event, session_dir):
+    result = api.invoke(event)
+    assert "error" in result or result.get("batchItemFailures"), result
+    assert "Traceback" not in json.dumps(result) and "stackTrace" not in json.dumps(result)
+    assert not session_dir.exists() or not list(session_dir.rglob("*.json"))
