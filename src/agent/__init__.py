@@ -10,10 +10,11 @@ from .errors import (
     SessionBusy,
     SessionNotFound,
     StoreUnavailable,
+    TurnTimedOut,
 )
 from .settings import Settings
 
 __all__ = [
     "AgentError", "Conversations", "HistoryMessage", "InvalidRequest", "ModelError", "ModelNotConfigured",
-    "ModelThrottled", "Reply", "SessionBusy", "SessionNotFound", "Settings", "StoreUnavailable",
+    "ModelThrottled", "Reply", "SessionBusy", "SessionNotFound", "Settings", "StoreUnavailable", "TurnTimedOut",
 ]

@@ -7,6 +7,7 @@ session exactly as it was.
 """
 
 import logging
+import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -16,7 +17,7 @@ from strands import Agent, ModelRetryStrategy
 from strands.agent.conversation_manager import SlidingWindowConversationManager
 from strands.types.exceptions import MaxTokensReachedException
 
-from .errors import AgentError, ModelError, ModelThrottled
+from .errors import AgentError, ModelError, ModelThrottled, TurnTimedOut
 from .model import ModelProvider, is_rejected_key, is_throttling, retry_after_of
 from .settings import Settings
 from .store import SessionStore, open_store
@@ -67,8 +68,12 @@ class Conversations:
         models.warm_up()
         return cls(settings, open_store(settings), models)
 
-    def chat(self, caller: str, session_id: str, message: str) -> Reply:
+    def chat(self, caller: str, session_id: str, message: str, seconds_left: float | None = None) -> Reply:
+        """One turn. ``seconds_left``: the time the turn may take (e.g. until the function's
+        timeout); past it the agent is cancelled and nothing of the turn is stored."""
         model = self.models.get()  # fails fast, before the session is touched
+        cancel = threading.Event()
+        timer = threading.Timer(seconds_left, cancel.set) if seconds_left is not None else None
         with self._store.turn(caller, session_id) as session_manager:
             agent = Agent(
                 model=model,
@@ -82,8 +87,10 @@ class Conversations:
                 callback_handler=None,
             )
             started = time.perf_counter()
+            if timer:
+                timer.start()
             try:
-                result = agent(message, limits={"turns": MAX_MODEL_CALLS_PER_TURN})
+                result = agent(message, limits={"turns": MAX_MODEL_CALLS_PER_TURN}, cancel_signal=cancel)
                 reply, stop_reason = str(result).strip(), str(result.stop_reason)
             except MaxTokensReachedException:
                 # A reply cut at max_tokens is still a reply: Strands has appended the partial
@@ -95,6 +102,13 @@ class Conversations:
                 if is_rejected_key(error):
                     self.models.reset()  # a rotated secret: read it again on the next request
                 raise _as_model_failure(error) from error
+            finally:
+                if timer:
+                    timer.cancel()
+            if stop_reason == "cancelled":
+                # Leaving the block by an exception stores nothing: better than being killed at
+                # the timeout, which would also leave the session leased until the lease expires.
+                raise TurnTimedOut("The turn took too long and was cancelled; nothing was stored. Retry.")
             model_seconds = time.perf_counter() - started
         usage = agent.event_loop_metrics.accumulated_usage
         return Reply(

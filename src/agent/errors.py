@@ -46,6 +46,12 @@ class ModelThrottled(AgentError):
     code = "model_throttled"
 
 
+class TurnTimedOut(AgentError):
+    """The turn ran out of its time budget (the function's timeout) and was cancelled, unstored."""
+
+    code = "turn_timeout"
+
+
 class StoreUnavailable(AgentError):
     """The session store (S3 or the local directory) failed; the turn was not stored."""
 

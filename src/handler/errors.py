@@ -15,6 +15,7 @@ from agent import (
     SessionBusy,
     SessionNotFound,
     StoreUnavailable,
+    TurnTimedOut,
 )
 
 logger = Logger(child=True)
@@ -27,6 +28,7 @@ STATUS = {
     ModelError: 502,
     ModelNotConfigured: 503,
     StoreUnavailable: 503,
+    TurnTimedOut: 504,
 }
 IN_PROGRESS_RETRY_AFTER = 5
 

@@ -33,10 +33,24 @@ def reply_body(reply: Reply) -> dict[str, Any]:
     }
 
 
+# A turn stops this long before the function's timeout, to store nothing, release the session's
+# lease and answer, instead of being killed mid-turn.
+TIMEOUT_MARGIN_SECONDS = 3.0
+_context: LambdaContext | None = None
+
+
 def register_context(context: LambdaContext | None) -> None:
-    """Lets an in-progress idempotency record expire when this invocation's time runs out."""
-    if context is not None and hasattr(context, "get_remaining_time_in_millis"):
-        _config.register_lambda_context(context)
+    """The invocation's context: its remaining time bounds the turn and the idempotency record."""
+    global _context
+    _context = context if hasattr(context, "get_remaining_time_in_millis") else None
+    if _context is not None:
+        _config.register_lambda_context(_context)
+
+
+def _seconds_left() -> float | None:
+    if _context is None:
+        return None
+    return max(0.0, _context.get_remaining_time_in_millis() / 1000 - TIMEOUT_MARGIN_SECONDS)
 
 
 @tracer.capture_method(capture_response=False)  # keep conversation content out of traces
@@ -49,7 +63,8 @@ def run_turn(request: TurnRequest) -> dict[str, Any]:
 
 def _turn(request: dict[str, Any]) -> dict[str, Any]:
     try:
-        reply = conversations.chat(request["caller"], request["session_id"], request["message"])
+        reply = conversations.chat(request["caller"], request["session_id"], request["message"],
+                                   seconds_left=_seconds_left())
     except (ModelError, ModelThrottled) as error:
         metrics.add_metric(name="ModelErrors", unit=MetricUnit.Count, value=1)
         metrics.add_metadata(key="model_error", value=error.code)

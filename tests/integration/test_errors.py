@@ -229,3 +229,16 @@ def test_an_unreadable_secret_is_503_and_recovers(model_env, session_dir, moto_s
     status, _, body = api.post(SESSION, "hello")
     assert_error(status, body, 503, "model_not_configured")
     assert "not-there" not in json.dumps(body)
+
+
+def test_a_turn_that_would_outlive_the_function_timeout_is_cancelled_and_stores_nothing(api, model_env):
+    from tests.conftest import LambdaContext, http_api_event
+
+    model_env.queue(Reply.say("a slow answer", delay=2.0))
+    event = http_api_event("POST", f"/sessions/{SESSION}/messages", {"content-type": "application/json"},
+                           json.dumps({"message": "hello"}).encode(), "127.0.0.1")
+    # 4 s left on the function's clock, less the 3 s margin: the turn may take 1 s.
+    response = api.lambda_handler(event, LambdaContext(timeout_seconds=4.0))
+    assert_error(response["statusCode"], json.loads(response["body"]), 504, "turn_timeout")
+    assert api.history(SESSION)[0] == 404
+    assert api.post(SESSION, "hello again")[0] == 200  # the session's lease was released
