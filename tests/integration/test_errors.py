@@ -2,6 +2,7 @@
 corrupt a session nor leak a stack trace or a secret."""
 
 import json
+import uuid
 
 import boto3
 import pytest
@@ -152,14 +153,28 @@ def log_lines():
         handler.stream = old
 
 
-def test_api_key_from_secrets_manager_reaches_the_model_and_never_the_log(
-        model_env, session_dir, moto_server, monkeypatch, log_lines):
-    secret = "sk-from-secrets-manager-0123456789"
+@pytest.fixture
+def model_key_secret(model_env, session_dir, moto_server, monkeypatch):
+    """Makes the model's key a Secrets Manager secret: ``put(value)`` creates or rotates it."""
     client = boto3.client("secretsmanager", endpoint_url=moto_server.endpoint_url, region_name="us-east-1")
-    arn = client.create_secret(Name="model-key", SecretString=secret)["ARN"]
     monkeypatch.delenv("MODEL_API_KEY")
-    monkeypatch.setenv("MODEL_API_KEY_SECRET_ARN", arn)
     monkeypatch.setenv("AWS_ENDPOINT_URL_SECRETS_MANAGER", moto_server.endpoint_url)
+    arns: list[str] = []
+
+    def put(value: str) -> None:
+        if arns:
+            client.put_secret_value(SecretId=arns[0], SecretString=value)
+        else:
+            arns.append(client.create_secret(Name=f"model-key-{uuid.uuid4().hex}", SecretString=value)["ARN"])
+            monkeypatch.setenv("MODEL_API_KEY_SECRET_ARN", arns[0])
+
+    return put
+
+
+def test_api_key_from_secrets_manager_reaches_the_model_and_never_the_log(
+        model_env, model_key_secret, monkeypatch, log_lines):
+    secret = "sk-from-secrets-manager-0123456789"
+    model_key_secret(secret)
     monkeypatch.setenv("POWERTOOLS_LOG_LEVEL", "DEBUG")
     api = Api(load_handler())
     model_env.queue(Reply.error(500))
@@ -188,15 +203,10 @@ def test_a_reply_cut_at_max_tokens_is_a_reply_and_is_stored(api, model_env):
     assert api.post(SESSION, "Go on.")[0] == 200
 
 
-def test_a_rotated_secret_is_read_again_after_a_snapstart_restore(
-        model_env, session_dir, moto_server, monkeypatch):
-    client = boto3.client("secretsmanager", endpoint_url=moto_server.endpoint_url, region_name="us-east-1")
-    arn = client.create_secret(Name="rotating-model-key", SecretString="sk-before")["ARN"]
-    monkeypatch.delenv("MODEL_API_KEY")
-    monkeypatch.setenv("MODEL_API_KEY_SECRET_ARN", arn)
-    monkeypatch.setenv("AWS_ENDPOINT_URL_SECRETS_MANAGER", moto_server.endpoint_url)
+def test_a_rotated_secret_is_read_again_after_a_snapstart_restore(model_env, model_key_secret):
+    model_key_secret("sk-before")
     api = Api(load_handler())  # init reads the key: this is what the snapshot would hold
-    client.put_secret_value(SecretId=arn, SecretString="sk-after")
+    model_key_secret("sk-after")
 
     from handler import snapstart
 
@@ -205,15 +215,10 @@ def test_a_rotated_secret_is_read_again_after_a_snapstart_restore(
     assert model_env.request_headers[-1]["authorization"] == "Bearer sk-after"
 
 
-def test_a_key_the_provider_rejects_is_read_again_on_the_next_turn(
-        model_env, session_dir, moto_server, monkeypatch):
-    client = boto3.client("secretsmanager", endpoint_url=moto_server.endpoint_url, region_name="us-east-1")
-    arn = client.create_secret(Name="rejected-model-key", SecretString="sk-old")["ARN"]
-    monkeypatch.delenv("MODEL_API_KEY")
-    monkeypatch.setenv("MODEL_API_KEY_SECRET_ARN", arn)
-    monkeypatch.setenv("AWS_ENDPOINT_URL_SECRETS_MANAGER", moto_server.endpoint_url)
+def test_a_key_the_provider_rejects_is_read_again_on_the_next_turn(model_env, model_key_secret):
+    model_key_secret("sk-old")
     api = Api(load_handler())
-    client.put_secret_value(SecretId=arn, SecretString="sk-new")
+    model_key_secret("sk-new")
     model_env.queue(Reply.error(401))
     assert api.post(SESSION, "hello")[0] == 502
     assert api.post(SESSION, "hello")[0] == 200
