@@ -9,9 +9,10 @@ session exactly as it was.
 import logging
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 from strands import Agent, ModelRetryStrategy
 from strands.agent.conversation_manager import SlidingWindowConversationManager
@@ -72,43 +73,11 @@ class Conversations:
         """One turn. ``seconds_left``: the time the turn may take (e.g. until the function's
         timeout); past it the agent is cancelled and nothing of the turn is stored."""
         model = self.models.get()  # fails fast, before the session is touched
-        cancel = threading.Event()
-        timer = threading.Timer(seconds_left, cancel.set) if seconds_left is not None else None
         with self._store.turn(caller, session_id) as session_manager:
-            agent = Agent(
-                model=model,
-                system_prompt=self.settings.system_prompt,
-                tools=self._tools,
-                session_manager=session_manager,
-                conversation_manager=SlidingWindowConversationManager(window_size=self.settings.history_window),
-                # Throttling answers 429 to the client at once; sleeping through backoff here
-                # would run into API Gateway's 30 s and bill the wait.
-                retry_strategy=ModelRetryStrategy(max_attempts=1),
-                callback_handler=None,
-            )
+            agent = self._agent(model, session_manager)
             started = time.perf_counter()
-            if timer:
-                timer.start()
-            try:
-                result = agent(message, limits={"turns": MAX_MODEL_CALLS_PER_TURN}, cancel_signal=cancel)
-                reply, stop_reason = str(result).strip(), str(result.stop_reason)
-            except MaxTokensReachedException:
-                # A reply cut at max_tokens is still a reply: Strands has appended the partial
-                # message, and failing the turn would fail every retry the same way.
-                reply, stop_reason = _text(agent.messages[-1]).strip(), "max_tokens"
-            except AgentError:
-                raise
-            except Exception as error:
-                if is_rejected_key(error):
-                    self.models.reset()  # a rotated secret: read it again on the next request
-                raise _as_model_failure(error) from error
-            finally:
-                if timer:
-                    timer.cancel()
-            if stop_reason == "cancelled":
-                # Leaving the block by an exception stores nothing: better than being killed at
-                # the timeout, which would also leave the session leased until the lease expires.
-                raise TurnTimedOut("The turn took too long and was cancelled; nothing was stored. Retry.")
+            with _deadline(seconds_left) as cancel:
+                reply, stop_reason = self._run(agent, message, cancel)
             model_seconds = time.perf_counter() - started
         usage = agent.event_loop_metrics.accumulated_usage
         return Reply(
@@ -121,6 +90,40 @@ class Conversations:
             model_seconds=model_seconds,
         )
 
+    def _agent(self, model: Any, session_manager: Any) -> Agent:
+        """Agents are cheap: one per turn, restored from the session by its session manager."""
+        return Agent(
+            model=model,
+            system_prompt=self.settings.system_prompt,
+            tools=self._tools,
+            session_manager=session_manager,
+            conversation_manager=SlidingWindowConversationManager(window_size=self.settings.history_window),
+            # Throttling answers 429 to the client at once; sleeping through backoff here would
+            # run into API Gateway's 30 s and bill the wait.
+            retry_strategy=ModelRetryStrategy(max_attempts=1),
+            callback_handler=None,
+        )
+
+    def _run(self, agent: Agent, message: str, cancel: threading.Event) -> tuple[str, str]:
+        """The agent loop; returns (reply, stop_reason). Raising leaves the turn unstored."""
+        try:
+            result = agent(message, limits={"turns": MAX_MODEL_CALLS_PER_TURN}, cancel_signal=cancel)
+        except MaxTokensReachedException:
+            # A reply cut at max_tokens is still a reply: Strands has appended the partial
+            # message, and failing the turn would fail every retry the same way.
+            return _text(agent.messages[-1]).strip(), "max_tokens"
+        except AgentError:
+            raise
+        except Exception as error:
+            if is_rejected_key(error):
+                self.models.reset()  # a rotated secret: read it again on the next request
+            raise _as_model_failure(error) from error
+        if result.stop_reason == "cancelled":
+            # Better than being killed at the timeout, which would also leave the session
+            # leased until the lease expires.
+            raise TurnTimedOut("The turn took too long and was cancelled; nothing was stored. Retry.")
+        return str(result).strip(), str(result.stop_reason)
+
     def history(self, caller: str, session_id: str) -> list[HistoryMessage]:
         return [_history_message(stored) for stored in self._store.history(caller, session_id)]
 
@@ -129,6 +132,20 @@ class Conversations:
 
     def expire_idle_sessions(self, now: datetime | None = None) -> list[str]:
         return self._store.expire_idle(now or datetime.now(timezone.utc))
+
+
+@contextmanager
+def _deadline(seconds: float | None) -> Iterator[threading.Event]:
+    """An event that is set once ``seconds`` have passed (never, for None)."""
+    cancel = threading.Event()
+    timer = threading.Timer(seconds, cancel.set) if seconds is not None else None
+    if timer:
+        timer.start()
+    try:
+        yield cancel
+    finally:
+        if timer:
+            timer.cancel()
 
 
 def _text(message: Any) -> str:
