@@ -130,8 +130,10 @@ class Conversations:
     def delete(self, caller: str, session_id: str) -> None:
         self._store.delete(caller, session_id)
 
-    def expire_idle_sessions(self, now: datetime | None = None) -> list[str]:
-        return self._store.expire_idle(now or datetime.now(timezone.utc))
+    def expire_idle_sessions(self, now: datetime | None = None, seconds_left: float | None = None) -> list[str]:
+        """Delete sessions idle longer than the TTL; with ``seconds_left``, what fits in that time
+        (the next sweep resumes)."""
+        return self._store.expire_idle(now or datetime.now(timezone.utc), seconds_left=seconds_left)
 
 
 @contextmanager

@@ -15,7 +15,7 @@ from agent import InvalidRequest
 from .errors import as_api_error, error_body
 from .observability import logger
 from .requests import turn_request
-from .turns import conversations, run_turn, settings
+from .turns import conversations, run_turn, seconds_left, settings
 
 # The namespaces of callers that are not a signed-in HTTP user. Only a direct invoker (who holds
 # lambda:InvokeFunction) may name another caller; a queue or a bus carries whatever anyone with
@@ -38,7 +38,7 @@ def direct(event: Any) -> dict[str, Any]:
 
 def expire_idle_sessions() -> dict[str, Any]:
     """The scheduled sweep. It raises on failure, so the schedule's retries and alarms see it."""
-    deleted = conversations.expire_idle_sessions()
+    deleted = conversations.expire_idle_sessions(seconds_left=seconds_left())
     logger.info("expired idle sessions", extra={"deleted": len(deleted)})
     return {"expired_sessions": len(deleted)}
 

@@ -47,7 +47,8 @@ def register_context(context: LambdaContext | None) -> None:
         _config.register_lambda_context(_context)
 
 
-def _seconds_left() -> float | None:
+def seconds_left() -> float | None:
+    """What this invocation may still spend, keeping the margin; None outside Lambda's clock."""
     if _context is None:
         return None
     return max(0.0, _context.get_remaining_time_in_millis() / 1000 - TIMEOUT_MARGIN_SECONDS)
@@ -64,7 +65,7 @@ def run_turn(request: TurnRequest) -> dict[str, Any]:
 def _turn(request: dict[str, Any]) -> dict[str, Any]:
     try:
         reply = conversations.chat(request["caller"], request["session_id"], request["message"],
-                                   seconds_left=_seconds_left())
+                                   seconds_left=seconds_left())
     except (ModelError, ModelThrottled) as error:
         metrics.add_metric(name="ModelErrors", unit=MetricUnit.Count, value=1)
         metrics.add_metadata(key="model_error", value=error.code)

@@ -105,7 +105,8 @@ class FileBackend:
         shutil.rmtree(folder)
         return True
 
-    def activity(self) -> Iterator[tuple[SessionName, datetime, bool]]:
+    def activity(self, start_after: str | None = None) -> Iterator[tuple[SessionName, datetime, bool, str]]:
+        """Like S3's, but a directory walk is quick: the sweep never needs to resume (no cursor)."""
         if not os.path.isdir(self.root):
             return
         for segment in sorted(os.listdir(self.root)):
@@ -119,12 +120,20 @@ class FileBackend:
                 name = SessionName(segment, entry[0])
                 if entry[1]:
                     try:
-                        yield name, _modified(os.path.join(caller_dir, entry_name)), True
+                        path = os.path.join(caller_dir, entry_name)
+                        yield name, _modified(path), True, path
                     except FileNotFoundError:  # released just now
                         continue
                 else:
-                    for _, modified in self.session_objects(name):
-                        yield name, modified, False
+                    for path, modified in self.session_objects(name):
+                        yield name, modified, False, path
+
+
+    def sweep_cursor(self) -> str | None:
+        return None
+
+    def save_sweep_cursor(self, key: str | None) -> None:
+        pass
 
 
 def _modified(path: str) -> datetime:

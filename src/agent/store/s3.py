@@ -11,11 +11,16 @@ Layout (Strands' own under a per-caller prefix; the lease sits beside the sessio
 from datetime import datetime
 from typing import Any, Iterator
 
+from botocore.exceptions import ClientError
 from strands.session.s3_session_manager import MESSAGE_PREFIX, S3SessionManager
 
 from .atomic import AtomicTurn, Doc, parallel
+from .failures import is_missing
 from .lease import S3Leases
 from .naming import SessionName, parse_entry
+
+# Where an unfinished expiry sweep resumes. Caller folders never start with "." (it is encoded).
+SWEEP_CURSOR = ".expiry-sweep-cursor"
 
 
 class S3TurnSessionManager(AtomicTurn, S3SessionManager):
@@ -92,21 +97,42 @@ class S3Backend:
         delete_objects(self.client, self.bucket, keys)
         return bool(keys)
 
-    def activity(self) -> Iterator[tuple[SessionName, datetime, bool]]:
-        """(session, LastModified, is_lease) for every object of every session, in one paginated LIST."""
+    def activity(self, start_after: str | None = None) -> Iterator[tuple[SessionName, datetime, bool, str]]:
+        """(session, LastModified, is_lease, key) for every object of every session after
+        ``start_after``, in key order, in one paginated LIST."""
         base = self._base()
-        for key, modified in list_objects(self.client, self.bucket, base):
+        for key, modified in list_objects(self.client, self.bucket, base, start_after):
             parts = key[len(base) :].split("/", 2)
             if len(parts) < 2:
                 continue
             entry = parse_entry(parts[1])
             if entry is None or entry[1] != (len(parts) == 2):
                 continue
-            yield SessionName(parts[0], entry[0]), modified, entry[1]
+            yield SessionName(parts[0], entry[0]), modified, entry[1], key
+
+    def _cursor_key(self) -> str:
+        return f"{self._base()}{SWEEP_CURSOR}"
+
+    def sweep_cursor(self) -> str | None:
+        """Where an unfinished expiry sweep stopped listing (no session can have this name)."""
+        try:
+            body = self.client.get_object(Bucket=self.bucket, Key=self._cursor_key())["Body"].read()
+        except ClientError as error:
+            if is_missing(error):
+                return None
+            raise
+        return body.decode() or None
+
+    def save_sweep_cursor(self, key: str | None) -> None:
+        if key is None:
+            self.client.delete_object(Bucket=self.bucket, Key=self._cursor_key())
+        else:
+            self.client.put_object(Bucket=self.bucket, Key=self._cursor_key(), Body=key.encode())
 
 
-def list_objects(client: Any, bucket: str, prefix: str) -> Iterator[tuple[str, datetime]]:
-    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+def list_objects(client: Any, bucket: str, prefix: str, start_after: str | None = None) -> Iterator[tuple[str, datetime]]:
+    after = {"StartAfter": start_after} if start_after else {}
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix, **after):
         for item in page.get("Contents", []):
             yield item["Key"], item["LastModified"]
 

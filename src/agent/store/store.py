@@ -1,6 +1,7 @@
 """SessionStore: the four things the agent asks of storage -- a turn, the history, delete, expiry."""
 
 import logging
+import time
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from typing import Iterator, Protocol
@@ -33,7 +34,9 @@ class Backend(Protocol):
     def manager(self, name: SessionName, open_session: bool = True, agent_id: str | None = None) -> AtomicTurn: ...
     def session_objects(self, name: SessionName) -> list[tuple[str, datetime]]: ...
     def delete_session(self, name: SessionName) -> bool: ...
-    def activity(self) -> Iterator[tuple[SessionName, datetime, bool]]: ...
+    def activity(self, start_after: str | None = None) -> Iterator[tuple[SessionName, datetime, bool, str]]: ...
+    def sweep_cursor(self) -> str | None: ...
+    def save_sweep_cursor(self, key: str | None) -> None: ...
 
 
 class SessionStore:
@@ -75,23 +78,44 @@ class SessionStore:
         if not deleted:
             raise SessionNotFound(f"Session {session_id} does not exist.")
 
-    def expire_idle(self, now: datetime) -> list[str]:
+    def expire_idle(self, now: datetime, seconds_left: float | None = None) -> list[str]:
         """Delete whole sessions idle (newest object) longer than the TTL; skip busy ones.
 
         Returns ``caller/session_id`` of each deleted session. Each candidate is re-checked under its
         lease, so a turn that starts during the sweep either blocks the deletion or follows it.
+
+        With ``seconds_left`` (an invocation's remaining time) a large store is swept over several
+        runs: the listing stops at half the time and the next run resumes after the last key
+        listed (a cursor object); deleting stops when the time is up, the next run listing the same
+        range again. Every run deletes at least one idle session it finds, so each run progresses.
         """
         now = now if now.tzinfo else now.replace(tzinfo=timezone.utc)
         cutoff = now - timedelta(days=self.settings.session_ttl_days)
+        deadline = None if seconds_left is None else time.monotonic() + seconds_left
         with store_errors("listing sessions"):
-            newest: dict[SessionName, datetime] = {}
-            for name, modified, _ in self.backend.activity():
-                newest[name] = max(modified, newest.get(name, modified))
-        deleted = []
+            cursor = self.backend.sweep_cursor()
+            newest, last_key = self._newest_activity(cursor, deadline)
+        deleted, finished = [], True
         for name in sorted(newest, key=lambda n: (n.segment, n.session_id)):
+            if deleted and deadline is not None and time.monotonic() > deadline:
+                finished = False
+                break
             if newest[name] < cutoff and self._expire(name, cutoff):
                 deleted.append(name.label)
+        with store_errors("saving the sweep cursor"):
+            self.backend.save_sweep_cursor(last_key if finished else cursor)
         return deleted
+
+    def _newest_activity(self, cursor: str | None,
+                         deadline: float | None) -> tuple[dict[SessionName, datetime], str | None]:
+        """Each session's newest object after ``cursor``, and the last key listed (None: the end)."""
+        newest: dict[SessionName, datetime] = {}
+        halfway = None if deadline is None else (time.monotonic() + deadline) / 2
+        for name, modified, _, key in self.backend.activity(start_after=cursor):
+            newest[name] = max(modified, newest.get(name, modified))
+            if halfway is not None and time.monotonic() > halfway:
+                return newest, key
+        return newest, None
 
     def _expire(self, name: SessionName, cutoff: datetime) -> bool:
         try:

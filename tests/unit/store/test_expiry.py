@@ -45,3 +45,21 @@ def test_an_idle_session_comes_back_empty_after_expiry(store: SessionStore, mode
     future = datetime.now(timezone.utc) + timedelta(days=store.settings.session_ttl_days, seconds=5)
     assert store.expire_idle(future) == [f"{CALLER}/s1"]
     assert chat(store, "s1", "Do you remember my name?", model_server) == "I don't know your name yet."
+
+
+def test_a_sweep_out_of_time_resumes_where_it_stopped_and_always_progresses(
+    store: SessionStore, model_server: ModelServer
+) -> None:
+    for n in range(4):
+        chat(store, f"old{n}", "hello", model_server)
+    future = datetime.now(timezone.utc) + timedelta(days=store.settings.session_ttl_days, seconds=5)
+
+    runs, deleted = 0, []
+    while len(deleted) < 4 and runs < 10:
+        swept = store.expire_idle(future, seconds_left=0)  # no time at all: one session per run
+        assert swept, "every run must delete at least one idle session"
+        deleted += swept
+        runs += 1
+    assert sorted(deleted) == [f"{CALLER}/old{n}" for n in range(4)]
+    assert store.expire_idle(future, seconds_left=0) == []  # this run lists to the end...
+    assert stored(store) == {}  # ...and drops the cursor: nothing is left
