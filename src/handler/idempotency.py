@@ -5,7 +5,6 @@ stored reply); this module only picks its persistence store. The file store exis
 `make dev` behaves like the deployed API: a retried Idempotency-Key replays there too.
 """
 
-import fcntl
 import json
 import os
 import time
@@ -41,6 +40,8 @@ class FilePersistenceLayer(BasePersistenceLayer):
 
     @contextmanager
     def _locked(self) -> Iterator[None]:
+        import fcntl  # here, like the file leases': the deployed function never needs it
+
         self._dir.mkdir(parents=True, exist_ok=True)
         with open(self._dir / ".lock", "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)

@@ -9,10 +9,6 @@ from moto import mock_aws
 from handler import snapstart
 
 
-def test_off_lambda_no_runtime_hooks_are_registered():
-    assert snapstart.ACTIVE is False  # snapshot_restore_py exists only in Lambda's runtime
-
-
 def test_restore_gives_each_environment_its_own_random_sequence():
     random.seed(1234)  # the state every environment would resume with
     snapshot_state = random.getstate()
