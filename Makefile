@@ -24,7 +24,7 @@ invoke: setup ## run the handler on one event file: make invoke EVENT=events/pos
 	$(UV) run --frozen python tools/invoke.py $(EVENT)
 
 model: setup ## a local OpenAI-compatible test model on http://127.0.0.1:8000/v1 (for trying make dev offline)
-	$(UV) run --frozen python -m tests.fixtures.model_server --port 8000 $(if $(MODEL_HOST),--host $(MODEL_HOST))
+	$(UV) run --frozen python tools/model_server.py --port 8000 $(if $(MODEL_HOST),--host $(MODEL_HOST))
 
 test: setup ## run the whole test suite (offline)
 	$(UV) run --frozen pytest -q $(PYTEST_ARGS)

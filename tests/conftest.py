@@ -10,7 +10,7 @@ from typing import Any, Callable, Iterator
 import boto3
 import pytest
 
-from tests.fixtures.model_server import ModelServer
+from model_server import ModelServer
 from tests.fixtures.moto_server import FAKE_CREDENTIALS, MotoServer
 
 ROOT = Path(__file__).resolve().parent.parent

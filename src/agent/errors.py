@@ -1,12 +1,14 @@
-"""Domain errors: every way a turn can fail that a caller should hear about.
+"""Domain errors: every way a request can fail that a caller should hear about.
 
-Each carries a stable machine-readable ``code``; `handler/errors.py` maps them to
-HTTP statuses (and to the structured error of direct invocations) in one place.
+Each carries a stable machine-readable ``code``. `handler/error_table.py` maps them to HTTP
+statuses in one table, looked up through the class hierarchy, so a subclass keeps its parent's
+status; WebSocket error frames and direct invocations use the same codes. The message is always
+safe to show: no keys, paths, provider text or stack traces.
 """
 
 
 class AgentError(Exception):
-    """Base of the errors a caller can act on. The message is safe to show."""
+    """Base of the errors a caller can act on."""
 
     code = "internal_error"
 
@@ -20,24 +22,45 @@ class InvalidRequest(AgentError):
     code = "invalid_request"
 
 
-class SessionNotFound(AgentError):
+class NotFound(AgentError):
+    code = "not_found"
+
+
+class SessionNotFound(NotFound):
     code = "session_not_found"
 
 
+class TurnNotFound(NotFound):
+    code = "turn_not_found"
+
+
+class FactNotFound(NotFound):
+    code = "fact_not_found"
+
+
 class SessionBusy(AgentError):
-    """Another invocation holds the session's lease; retry after ``retry_after`` seconds."""
+    """Another request holds the session's lease; retry after ``retry_after`` seconds."""
 
     code = "session_busy"
 
 
 class ModelNotConfigured(AgentError):
+    """No usable model: MODEL_ID missing or not a model LiteLLM knows, or its key unreadable."""
+
     code = "model_not_configured"
 
 
 class ModelError(AgentError):
-    """The model provider failed; the turn was not stored."""
+    """The model provider failed, or answered something that is not a complete reply; nothing
+    of the turn was stored."""
 
     code = "model_error"
+
+
+class ModelUnreachable(ModelError):
+    """The model's endpoint refused the connection or does not resolve."""
+
+    code = "model_unreachable"
 
 
 class ModelThrottled(AgentError):
@@ -47,7 +70,7 @@ class ModelThrottled(AgentError):
 
 
 class TurnTimedOut(AgentError):
-    """The turn ran out of its time budget (the function's timeout) and was cancelled, unstored."""
+    """The turn ran out of the invocation's time and was cancelled; nothing was stored."""
 
     code = "turn_timeout"
 
@@ -56,3 +79,9 @@ class StoreUnavailable(AgentError):
     """The session store (S3 or the local directory) failed; the turn was not stored."""
 
     code = "store_unavailable"
+
+
+class QueueUnavailable(AgentError):
+    """A turn could not be queued for a worker (no queue configured, or the queue failed)."""
+
+    code = "queue_unavailable"

@@ -22,7 +22,7 @@ from typing import Any, Iterator
 import boto3
 import pytest
 
-from tests.fixtures.model_server import ModelServer
+from model_server import ModelServer
 from tests.fixtures.moto_server import FAKE_CREDENTIALS, MotoServer
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -96,7 +96,7 @@ def test_an_idempotency_key_reused_for_another_message_is_refused(local_api, mod
 
 
 def test_a_failed_turn_is_not_replayed_by_its_key(local_api, model_env):
-    from tests.fixtures.model_server import Reply
+    from model_server import Reply
 
     model_env.queue(Reply.error(500))
     key = {"Idempotency-Key": "turn-0004"}

@@ -8,7 +8,7 @@ import boto3
 import pytest
 
 from tests.conftest import Api, BUCKET, bucket_keys, load_handler, stored_files
-from tests.fixtures.model_server import Reply
+from model_server import Reply
 
 SESSION = "user_arindam_convo_123"
 

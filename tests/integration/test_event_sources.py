@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT
-from tests.fixtures.model_server import Reply
+from model_server import Reply
 
 EVENT_FILES = sorted(p for p in (ROOT / "events").glob("*.json") if p.name != "env.json")
 

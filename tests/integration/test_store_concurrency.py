@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.errors import SessionBusy
-from tests.fixtures.model_server import ModelServer
+from model_server import ModelServer
 from tests.unit.store.helpers import CALLER, chat, make_store
 
 

@@ -12,7 +12,7 @@ from strands.models.litellm import LiteLLMModel
 
 from agent.settings import Settings
 from agent.store import SessionStore, open_store
-from tests.fixtures.model_server import ModelServer
+from model_server import ModelServer
 
 BUCKET = "test-sessions"  # the bucket tests/conftest.py's s3_bucket fixture creates
 CALLER = "arn:aws:sts::123456789012:assumed-role/ChatRole/alice"

@@ -6,7 +6,7 @@ import pytest
 
 from agent.errors import SessionNotFound
 from agent.store import SessionStore
-from tests.fixtures.model_server import ModelServer, Reply
+from model_server import ModelServer, Reply
 
 from .helpers import CALLER, chat, history_texts, make_agent, stored, texts
 

@@ -3,7 +3,7 @@
 import pytest
 
 from agent.store import SessionStore
-from tests.fixtures.model_server import ModelServer
+from model_server import ModelServer
 
 from .helpers import CALLER, S3Requests, chat, history_texts, seed
 
@@ -27,7 +27,7 @@ def test_a_turn_costs_the_same_requests_at_any_history_length(
 def test_a_turn_with_a_tool_call_writes_only_its_four_messages(
     s3_store: SessionStore, model_server: ModelServer
 ) -> None:
-    from tests.fixtures.model_server import Reply
+    from model_server import Reply
 
     seed(s3_store, "s1", 100, model_server)
     model_server.queue(Reply.call_tool("lookup_weather", {"city": "Paris"}))

@@ -11,7 +11,7 @@ from strands.types.session import SessionMessage
 from agent.errors import SessionBusy
 from agent.store import SessionStore
 from agent.store.naming import SessionName
-from tests.fixtures.model_server import ModelServer, Reply
+from model_server import ModelServer, Reply
 
 from .helpers import CALLER, chat, history_texts, make_agent, stored, texts
 

@@ -5,7 +5,7 @@ from datetime import datetime, timedelta, timezone
 
 from agent.store import SessionStore
 from agent.store.naming import SessionName
-from tests.fixtures.model_server import ModelServer
+from model_server import ModelServer
 
 from .helpers import CALLER, chat, history_texts, stored
 

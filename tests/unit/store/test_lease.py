@@ -8,7 +8,7 @@ import pytest
 from agent.errors import SessionBusy
 from agent.store import SessionStore
 from agent.store.naming import SessionName
-from tests.fixtures.model_server import ModelServer
+from model_server import ModelServer
 
 from .helpers import CALLER, chat, history_texts, make_agent, stored
 

@@ -10,7 +10,7 @@ from agent.errors import InvalidRequest, StoreUnavailable
 from agent.settings import Settings
 from agent.store import open_store, s3_client
 from agent.store.naming import caller_from_segment, caller_segment, check_session_id
-from tests.fixtures.model_server import ModelServer
+from model_server import ModelServer
 
 from .helpers import CALLER, chat, stored
 

@@ -11,7 +11,7 @@ from strands.session.s3_session_manager import S3SessionManager
 
 from agent.store import SessionStore
 from agent.store.naming import caller_segment
-from tests.fixtures.model_server import ModelServer, Reply
+from model_server import ModelServer, Reply
 
 from .helpers import BUCKET, CALLER, chat, make_agent, make_store, stored
 
