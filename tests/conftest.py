@@ -1,43 +1,38 @@
-"""Shared fixtures: the test model server, moto, and the handler loaded under a chosen environment."""
+"""Shared fixtures: the test model, AWS (moto), and the handler built for a chosen environment.
 
-import importlib
+The handler is built with `handler.composition.build(env)` from an explicit environment, as a new
+Lambda container would be, so tests never share state through the process environment or
+sys.modules. Only what boto3 itself reads (credentials, region, endpoints) goes to os.environ.
+"""
+
 import json
 import os
-import sys
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import boto3
 import pytest
+from moto import mock_aws
 
 from model_server import ModelServer
 from tests.fixtures.moto_server import FAKE_CREDENTIALS, MotoServer
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tools"))
-
-from dev_server import http_api_event  # noqa: E402  (the twin's event builder, as make dev uses it)
-from lambda_twin import LambdaContext  # noqa: E402
-
 BUCKET = "test-sessions"
-# Variables the handler reads; cleared before each test so a developer's shell or .env can't leak in.
-HANDLER_VARIABLES = [
-    "MODEL_ID", "MODEL_API_BASE", "MODEL_API_KEY", "MODEL_API_KEY_SECRET_ARN", "MODEL_PARAMS", "SYSTEM_PROMPT",
-    "SESSION_BUCKET", "SESSION_PREFIX", "SESSION_DIR", "HISTORY_WINDOW", "MAX_MESSAGE_CHARS",
-    "SESSION_LEASE_SECONDS", "SESSION_TTL_DAYS", "IDEMPOTENCY_TABLE", "IDEMPOTENCY_TTL_SECONDS",
-    "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_LAMBDA_FUNCTION_NAME", "AWS_PROFILE",
-]
 
+# Importing handler.app builds a container from os.environ: keep a developer's shell or .env out.
+for _name in [n for n in os.environ if n.startswith(("MODEL_", "SESSION_", "HISTORY_", "MEMORY", "TURN_",
+                                                      "IDEMPOTENCY_", "AWS_ENDPOINT_URL", "WEBSOCKET_"))]:
+    del os.environ[_name]
+os.environ.update({**FAKE_CREDENTIALS, "POWERTOOLS_METRICS_DISABLED": "true", "POWERTOOLS_TRACE_DISABLED": "true",
+                   "LITELLM_LOCAL_MODEL_COST_MAP": "True"})
+os.environ.pop("AWS_PROFILE", None)
+os.environ.pop("AWS_LAMBDA_FUNCTION_NAME", None)
 
-@pytest.fixture(autouse=True)
-def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in HANDLER_VARIABLES:
-        monkeypatch.delenv(name, raising=False)
-    for name, value in FAKE_CREDENTIALS.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
-    monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
-    monkeypatch.setenv("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+from handler.app import handler_for  # noqa: E402  (after the environment is clean)
+from handler.composition import Services, build  # noqa: E402
+from twin.lambda_context import LambdaContext  # noqa: E402
+from twin.events import http_api_event  # noqa: E402
 
 
 @pytest.fixture
@@ -53,91 +48,92 @@ def moto_server() -> Iterator[MotoServer]:
 
 
 @pytest.fixture
-def s3_bucket(moto_server: MotoServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    """A fresh bucket on the moto server; the handler is pointed at it through the environment."""
-    s3 = boto3.client("s3", endpoint_url=moto_server.endpoint_url, region_name="us-east-1")
-    s3.create_bucket(Bucket=BUCKET)
-    monkeypatch.setenv("SESSION_BUCKET", BUCKET)
-    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", moto_server.endpoint_url)
-    yield s3
-    for page in s3.get_paginator("list_object_versions").paginate(Bucket=BUCKET):
-        for item in page.get("Versions", []) + page.get("DeleteMarkers", []):
-            s3.delete_object(Bucket=BUCKET, Key=item["Key"], VersionId=item["VersionId"])
-    s3.delete_bucket(Bucket=BUCKET)
+def s3() -> Iterator[Any]:
+    """An in-process S3 (moto) holding an empty sessions bucket, for the test's duration."""
+    with mock_aws():
+        client = boto3.client("s3", region_name="us-east-1")
+        client.create_bucket(Bucket=BUCKET)
+        yield client
 
 
-def bucket_keys(s3: Any) -> list[str]:
-    return sorted(o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET).get("Contents", []))
+def bucket_keys(s3_client: Any) -> list[str]:
+    pages = s3_client.get_paginator("list_objects_v2").paginate(Bucket=BUCKET)
+    return sorted(o["Key"] for page in pages for o in page.get("Contents", []))
+
+
+def stored_files(directory: Path) -> list[str]:
+    if not directory.exists():
+        return []
+    return sorted(str(p.relative_to(directory)) for p in directory.rglob("*") if p.is_file()
+                  and p.name not in (".lock", ".leases.lock"))
 
 
 class Api:
-    """Calls the real handler with HTTP API v2 events and gives back (status, headers, json)."""
+    """The real handler, built for ``env``, called with the events API Gateway sends."""
 
-    def __init__(self, lambda_handler: Callable) -> None:
-        self.lambda_handler = lambda_handler
+    def __init__(self, env: dict[str, str]) -> None:
+        self.env = env
+        self.services: Services = build(env)
+        self.lambda_handler: Callable = handler_for(self.services)
 
     def request(self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None,
-                caller: str | None = None, raw_body: str | None = None) -> tuple[int, dict[str, str], Any]:
+                caller: str | None = None, raw_body: str | None = None,
+                timeout: float = 29.0) -> tuple[int, dict[str, str], Any]:
         data = raw_body.encode() if raw_body is not None else (json.dumps(body).encode() if body is not None else b"")
         event = http_api_event(method, path, {"content-type": "application/json", **(headers or {})}, data,
                                "127.0.0.1")
         if caller:
             event["requestContext"]["authorizer"] = {"iam": {"userArn": caller, "accountId": "123456789012"}}
-        response = self.lambda_handler(event, LambdaContext())
+        response = self.lambda_handler(event, LambdaContext(timeout_seconds=timeout))
         text = response.get("body") or ""
         return response["statusCode"], response.get("headers") or {}, json.loads(text) if text else None
 
     def post(self, session_id: str, message: Any, **kwargs: Any) -> tuple[int, dict[str, str], Any]:
         return self.request("POST", f"/sessions/{session_id}/messages", {"message": message}, **kwargs)
 
-    def history(self, session_id: str, **kwargs: Any) -> tuple[int, dict[str, str], Any]:
-        return self.request("GET", f"/sessions/{session_id}/messages", **kwargs)
+    def history(self, session_id: str, query: str = "", **kwargs: Any) -> tuple[int, dict[str, str], Any]:
+        return self.request("GET", f"/sessions/{session_id}/messages" + (f"?{query}" if query else ""), **kwargs)
 
     def delete(self, session_id: str, **kwargs: Any) -> tuple[int, dict[str, str], Any]:
         return self.request("DELETE", f"/sessions/{session_id}", **kwargs)
 
-    def invoke(self, event: Any) -> Any:
-        return self.lambda_handler(event, LambdaContext())
+    def invoke(self, event: Any, timeout: float = 29.0) -> Any:
+        return self.lambda_handler(event, LambdaContext(timeout_seconds=timeout))
 
-
-def load_handler() -> Callable:
-    """Import the handler afresh, as a new Lambda container would, under the current environment."""
-    for name in [m for m in sys.modules if m == "handler" or m.startswith("handler.")]:
-        del sys.modules[name]
-    return importlib.import_module("handler.app").lambda_handler
-
-
-@pytest.fixture
-def session_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    directory = tmp_path / "sessions"
-    monkeypatch.setenv("SESSION_DIR", str(directory))
-    return directory
+    def texts(self, session_id: str, **kwargs: Any) -> list[str]:
+        status, _, body = self.history(session_id, **kwargs)
+        assert status == 200, body
+        return [m["text"] for m in body["messages"]]
 
 
 @pytest.fixture
-def model_env(model_server: ModelServer, monkeypatch: pytest.MonkeyPatch) -> ModelServer:
-    monkeypatch.setenv("MODEL_ID", "openai/test-model")
-    monkeypatch.setenv("MODEL_API_BASE", model_server.base_url)
-    monkeypatch.setenv("MODEL_API_KEY", "sk-test-key")
-    return model_server
+def session_dir(tmp_path: Path) -> Path:
+    return tmp_path / "sessions"
 
 
 @pytest.fixture
-def api(model_env: ModelServer, session_dir: Path) -> Api:
-    """The handler on local files, talking to the test model server."""
-    return Api(load_handler())
+def env(model_server: ModelServer, session_dir: Path) -> dict[str, str]:
+    """The function's environment on local files, talking to the test model."""
+    return {"MODEL_ID": "openai/test-model", "MODEL_API_BASE": model_server.base_url, "MODEL_API_KEY": "sk-test-key",
+            "SESSION_DIR": str(session_dir), "LOG_LEVEL": "WARNING"}
 
 
 @pytest.fixture
-def s3_api(model_env: ModelServer, session_dir: Path, s3_bucket: Any) -> Api:
-    """The handler on S3 (moto server), talking to the test model server."""
-    return Api(load_handler())
+def api(env: dict[str, str]) -> Api:
+    """The handler on local files, talking to the test model."""
+    return Api(env)
 
 
-def stored_files(directory: Path) -> list[str]:
-    if not directory.exists():
-        return []
-    return sorted(str(p.relative_to(directory)) for p in directory.rglob("*") if p.is_file())
+@pytest.fixture
+def s3_api(env: dict[str, str], s3: Any) -> Api:
+    """The handler on S3 (moto, in-process), talking to the test model."""
+    return Api({**env, "SESSION_BUCKET": BUCKET})
+
+
+@pytest.fixture(params=["files", "s3"])
+def any_api(request: pytest.FixtureRequest) -> Api:
+    """The same test on local files and on S3."""
+    return request.getfixturevalue("api" if request.param == "files" else "s3_api")
 
 
 def child_environment(**extra: str) -> dict[str, str]:

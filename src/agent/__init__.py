@@ -1,20 +1,31 @@
 """The stateful agent, independent of Lambda: `Conversations` runs turns against a session store."""
 
-from .conversation import Conversations, HistoryMessage, Reply
+from .conversation import ChatRequest, Conversations, Reply, check_message
+from .deadline import Deadline
 from .errors import (
     AgentError,
+    FactNotFound,
     InvalidRequest,
     ModelError,
     ModelNotConfigured,
     ModelThrottled,
+    ModelUnreachable,
+    NotFound,
+    QueueUnavailable,
     SessionBusy,
     SessionNotFound,
     StoreUnavailable,
+    TurnNotFound,
     TurnTimedOut,
 )
-from .settings import Settings
+from .history import HistoryMessage, HistoryPage
+from .memory import Fact
+from .model import ModelProvider
+from .settings import Settings, SettingsError
 
 __all__ = [
-    "AgentError", "Conversations", "HistoryMessage", "InvalidRequest", "ModelError", "ModelNotConfigured",
-    "ModelThrottled", "Reply", "SessionBusy", "SessionNotFound", "Settings", "StoreUnavailable", "TurnTimedOut",
+    "AgentError", "ChatRequest", "Conversations", "Deadline", "Fact", "FactNotFound", "HistoryMessage",
+    "HistoryPage", "InvalidRequest", "ModelError", "ModelNotConfigured", "ModelProvider", "ModelThrottled",
+    "ModelUnreachable", "NotFound", "QueueUnavailable", "Reply", "SessionBusy", "SessionNotFound", "Settings",
+    "SettingsError", "StoreUnavailable", "TurnNotFound", "TurnTimedOut", "check_message",
 ]

@@ -1,27 +1,30 @@
-"""A conversation turn: load the session, run the agent, store the turn.
+"""Conversations: a turn, a session's history, deletion, and the caller's memory.
 
 Lambda keeps nothing between requests we can rely on, so every turn rebuilds the agent from the
-store keyed by (caller, session_id). The store hands out one session manager per turn, under the
-session's lease, and stores the turn only if it completes: a failed model call leaves the
-session exactly as it was.
+store, keyed by (caller, session_id). The store hands out one turn at a time per session, under
+the session's lease, and stores the turn only if it completes with a real reply, before the
+deadline: a failed, cancelled or incomplete model answer leaves the session exactly as it was.
 """
 
+import asyncio
 import logging
-import threading
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Sequence
 
 from strands import Agent, ModelRetryStrategy
-from strands.agent.conversation_manager import SlidingWindowConversationManager
 from strands.types.exceptions import MaxTokensReachedException
 
-from .errors import AgentError, ModelError, ModelThrottled, TurnTimedOut
-from .model import ModelProvider, is_rejected_key, is_throttling, retry_after_of
+from .deadline import Deadline
+from .errors import FactNotFound, InvalidRequest, ModelError, TurnTimedOut
+from .history import (DEFAULT_PAGE_MESSAGES, MAX_PAGE_BYTES, HistoryPage, decode_cursor, encode_cursor,
+                      message_of, within_bytes)
+from .history_policy import conversation_manager
+from .memory import MEMORY_DOCUMENT, Fact, MemoryTools, facts_in, prompt_section, removing
+from .model import ModelProvider, as_model_failure, is_rejected_key
 from .settings import Settings
-from .store import SessionStore, open_store
+from .store import SessionStore
 from .tools import DEFAULT_TOOLS
 
 logger = logging.getLogger(__name__)
@@ -29,6 +32,19 @@ logger = logging.getLogger(__name__)
 # Model calls one turn may make (each tool round is one more). Bounds a turn's time and cost;
 # a turn that reaches it ends with stop_reason "limit_turns" and is stored like any other.
 MAX_MODEL_CALLS_PER_TURN = 4
+# Time kept after the model's last byte to store the turn (S3 PUTs) and release the session.
+COMMIT_SECONDS = 1.5
+# Between the texts of two model calls in one turn (a tool round): the same in deltas and reply.
+ROUND_SEPARATOR = "\n\n"
+
+OnDelta = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class ChatRequest:
+    caller: str
+    session_id: str
+    message: str
 
 
 @dataclass(frozen=True)
@@ -44,128 +60,183 @@ class Reply:
     model_seconds: float
 
 
-@dataclass(frozen=True)
-class HistoryMessage:
-    index: int
-    role: str
-    text: str
-    created_at: str
-
-
 class Conversations:
-    """Chat, history and deletion of sessions, each scoped to a caller."""
+    """Chat, history and deletion of sessions, and the caller's memory, each scoped to a caller."""
 
     def __init__(self, settings: Settings, store: SessionStore, models: ModelProvider,
-                 tools: Sequence[Any] = DEFAULT_TOOLS) -> None:
+                 tools: Sequence[Any] = DEFAULT_TOOLS, name_endpoint_in_errors: bool = True) -> None:
         self.settings = settings
-        self._store = store
+        self.store = store
         self.models = models
         self._tools = list(tools)
+        # Locally, "could not reach http://127.0.0.1:8000/v1" is what a developer needs; a
+        # deployed API tells its callers no more than that the provider could not be reached.
+        self.name_endpoint_in_errors = name_endpoint_in_errors
 
-    @classmethod
-    def from_settings(cls, settings: Settings) -> "Conversations":
-        """Everything expensive is made here, once per container."""
-        models = ModelProvider(settings)
-        models.warm_up()
-        return cls(settings, open_store(settings), models)
-
-    def chat(self, caller: str, session_id: str, message: str, seconds_left: float | None = None) -> Reply:
-        """One turn. ``seconds_left``: the time the turn may take (e.g. until the function's
-        timeout); past it the agent is cancelled and nothing of the turn is stored."""
-        model = self.models.get()  # fails fast, before the session is touched
-        with self._store.turn(caller, session_id) as session_manager:
-            agent = self._agent(model, session_manager)
+    # ---- a turn ---------------------------------------------------------------------------
+    def chat(self, request: ChatRequest, deadline: Deadline, on_delta: OnDelta | None = None) -> Reply:
+        """One turn. Text is passed to ``on_delta`` as the model writes it; the deltas of a turn
+        concatenated equal its reply."""
+        message = check_message(request.message, self.settings.max_message_chars)
+        model_deadline = deadline.earlier_by(COMMIT_SECONDS)
+        if model_deadline.expired():
+            raise TurnTimedOut("No time was left for this turn before the function's timeout; nothing was stored.")
+        model = self.models.for_turn(model_deadline, streaming=on_delta is not None)  # fails before the session is touched
+        memory = MEMORY_DOCUMENT if self.settings.memory else None
+        with self.store.turn(request.caller, request.session_id, deadline, caller_document=memory) as turn:
+            agent = self._agent(model, turn, request.session_id)
             started = time.perf_counter()
-            with _deadline(seconds_left) as cancel:
-                reply, stop_reason = self._run(agent, message, cancel)
+            reply, stop_reason = self._run(agent, message, model_deadline, on_delta)
             model_seconds = time.perf_counter() - started
         usage = agent.event_loop_metrics.accumulated_usage
         return Reply(
-            session_id=session_id,
-            reply=reply,
-            stop_reason=stop_reason,
-            input_tokens=int(usage.get("inputTokens", 0)),
-            output_tokens=int(usage.get("outputTokens", 0)),
-            message_count=agent.conversation_manager.removed_message_count + len(agent.messages),
+            session_id=request.session_id, reply=reply, stop_reason=stop_reason,
+            input_tokens=int(usage.get("inputTokens", 0)), output_tokens=int(usage.get("outputTokens", 0)),
+            message_count=agent.conversation_manager.removed_message_count + _stored_count(agent),
             model_seconds=model_seconds,
         )
 
-    def _agent(self, model: Any, session_manager: Any) -> Agent:
+    def _agent(self, model: Any, turn: Any, session_id: str) -> Agent:
         """Agents are cheap: one per turn, restored from the session by its session manager."""
+        tools, system_prompt = list(self._tools), self.settings.system_prompt
+        if self.settings.memory:
+            facts = facts_in(turn.caller_document)
+            tools += MemoryTools(facts, session_id, self.settings.memory_max_facts, turn.change_caller_document).tools()
+            system_prompt += prompt_section(facts)
         return Agent(
             model=model,
-            system_prompt=self.settings.system_prompt,
-            tools=self._tools,
-            session_manager=session_manager,
-            conversation_manager=SlidingWindowConversationManager(window_size=self.settings.history_window),
+            system_prompt=system_prompt,
+            tools=tools,
+            session_manager=turn.session_manager,
+            conversation_manager=conversation_manager(self.settings.history_policy, self.settings.history_window),
             # Throttling answers 429 to the client at once; sleeping through backoff here would
-            # run into API Gateway's 30 s and bill the wait.
+            # spend the invocation's time and bill the wait.
             retry_strategy=ModelRetryStrategy(max_attempts=1),
             callback_handler=None,
         )
 
-    def _run(self, agent: Agent, message: str, cancel: threading.Event) -> tuple[str, str]:
-        """The agent loop; returns (reply, stop_reason). Raising leaves the turn unstored."""
+    def _run(self, agent: Agent, message: str, deadline: Deadline, on_delta: OnDelta | None) -> tuple[str, str]:
+        """The agent loop; (reply, stop_reason). Raising leaves the turn unstored."""
+        reply = StreamedReply(on_delta)
         try:
-            result = agent(message, limits={"turns": MAX_MODEL_CALLS_PER_TURN}, cancel_signal=cancel)
+            stop_reason = asyncio.run(_stream(agent, message, deadline, reply))
         except MaxTokensReachedException:
             # A reply cut at max_tokens is still a reply: Strands has appended the partial
             # message, and failing the turn would fail every retry the same way.
-            return _text(agent.messages[-1]).strip(), "max_tokens"
-        except AgentError:
-            raise
+            stop_reason, reply.last = "max_tokens", agent.messages[-1]
+        except TimeoutError:
+            raise TurnTimedOut("The turn took too long and was cancelled; nothing was stored. Retry.") from None
         except Exception as error:
             if is_rejected_key(error):
                 self.models.reset()  # a rotated secret: read it again on the next request
-            raise _as_model_failure(error) from error
-        if result.stop_reason == "cancelled":
-            # Better than being killed at the timeout, which would also leave the session
-            # leased until the lease expires.
-            raise TurnTimedOut("The turn took too long and was cancelled; nothing was stored. Retry.")
-        return str(result).strip(), str(result.stop_reason)
+            endpoint = self.settings.model_api_base or self.settings.model_id
+            raise as_model_failure(error, deadline, endpoint if self.name_endpoint_in_errors else None) from error
+        if not reply.complete():
+            raise ModelError("The model answered with an empty reply; nothing was stored. Retry.")
+        return reply.text(), stop_reason
 
-    def history(self, caller: str, session_id: str) -> list[HistoryMessage]:
-        return [_history_message(stored) for stored in self._store.history(caller, session_id)]
+    # ---- history ---------------------------------------------------------------------------
+    def history(self, caller: str, session_id: str, deadline: Deadline, cursor: str | None = None,
+                limit: int = DEFAULT_PAGE_MESSAGES, max_bytes: int = MAX_PAGE_BYTES) -> HistoryPage:
+        """One page of the messages the user and the agent exchanged, oldest first."""
+        start = decode_cursor(cursor, caller, session_id) if cursor else 0
+        stored = self.store.history(caller, session_id, start, limit, deadline)
+        messages = within_bytes((message_of(m) for m in stored.messages), max_bytes)
+        following = messages[-1].index + 1 if messages else stored.total
+        more = following < stored.total
+        return HistoryPage(session_id, messages, encode_cursor(caller, session_id, following) if more else None)
 
-    def delete(self, caller: str, session_id: str) -> None:
-        self._store.delete(caller, session_id)
+    def delete(self, caller: str, session_id: str, deadline: Deadline) -> None:
+        self.store.delete(caller, session_id, deadline)
 
-    def expire_idle_sessions(self, now: datetime | None = None, seconds_left: float | None = None) -> list[str]:
-        """Delete sessions idle longer than the TTL; with ``seconds_left``, what fits in that time
-        (the next sweep resumes)."""
-        return self._store.expire_idle(now or datetime.now(timezone.utc), seconds_left=seconds_left)
+    def expire_idle_sessions(self, deadline: Deadline, now: datetime | None = None) -> list[str]:
+        """Delete sessions (and memories of callers left without one) idle longer than the TTL;
+        what fits before ``deadline`` (the next sweep resumes)."""
+        return self.store.expire_idle(now or datetime.now(timezone.utc), deadline)
+
+    # ---- memory ----------------------------------------------------------------------------
+    def facts(self, caller: str, deadline: Deadline) -> list[Fact]:
+        return facts_in(self.store.caller_document(caller, MEMORY_DOCUMENT, deadline))
+
+    def forget(self, caller: str, fact_id: str, deadline: Deadline) -> None:
+        found: list[bool] = []
+
+        def change(document: dict | None) -> dict | None:
+            found[:] = [any(f.id == fact_id for f in facts_in(document))]
+            return removing(fact_id)(document) if found[0] else document
+
+        self.store.change_caller_document(caller, MEMORY_DOCUMENT, change, deadline)
+        if not found[0]:
+            raise FactNotFound(f"There is no remembered fact {fact_id}.")
+
+    def forget_everything(self, caller: str, deadline: Deadline) -> None:
+        self.store.change_caller_document(caller, MEMORY_DOCUMENT, lambda _: None, deadline)
 
 
-@contextmanager
-def _deadline(seconds: float | None) -> Iterator[threading.Event]:
-    """An event that is set once ``seconds`` have passed (never, for None)."""
-    cancel = threading.Event()
-    timer = threading.Timer(seconds, cancel.set) if seconds is not None else None
-    if timer:
-        timer.start()
+class StreamedReply:
+    """The reply as it streams: the text of each of the turn's model calls, joined by
+    ROUND_SEPARATOR, passed on delta by delta, so the deltas concatenated equal the reply."""
+
+    def __init__(self, on_delta: OnDelta | None) -> None:
+        self.on_delta = on_delta
+        self.parts: list[str] = []
+        self.call_wrote = False  # the current model call has written text
+        self.earlier_wrote = False  # an earlier model call of this turn did
+        self.last: Any = None  # the turn's latest model message
+
+    def delta(self, text: str) -> None:
+        if not text:
+            return
+        if self.earlier_wrote and not self.call_wrote:
+            text = ROUND_SEPARATOR + text
+        self.call_wrote = True
+        self.parts.append(text)
+        if self.on_delta:
+            self.on_delta(text)
+
+    def message(self, message: Any) -> None:
+        if message.get("role") == "assistant":
+            self.last = message
+            self.earlier_wrote = self.earlier_wrote or self.call_wrote
+            self.call_wrote = False
+
+    def text(self) -> str:
+        return "".join(self.parts)
+
+    def complete(self) -> bool:
+        """The turn's last model message says something: text, or a tool call."""
+        content = (self.last or {}).get("content") or []
+        return any(block.get("text", "").strip() or "toolUse" in block for block in content)
+
+
+async def _stream(agent: Agent, message: str, deadline: Deadline, reply: StreamedReply) -> str:
+    remaining = deadline.remaining()
+    async with asyncio.timeout(None if remaining == float("inf") else remaining):
+        result = None
+        async for event in agent.stream_async(message, limits={"turns": MAX_MODEL_CALLS_PER_TURN}):
+            if "data" in event:
+                reply.delta(event["data"])
+            elif "message" in event:
+                reply.message(event["message"])
+            elif "result" in event:
+                result = event["result"]
+    return str(result.stop_reason) if result is not None else "end_turn"
+
+
+def _stored_count(agent: Agent) -> int:
+    """Messages of the agent that are stored ones (a summary at the front is not)."""
+    summary = agent.conversation_manager.get_state().get("summary_message")
+    return len(agent.messages) - (1 if summary is not None and agent.messages and agent.messages[0] == summary else 0)
+
+
+def check_message(message: Any, max_chars: int) -> str:
+    """The same rules for every way a message arrives (HTTP, WebSocket, queues, direct)."""
+    if not isinstance(message, str) or not message.strip():
+        raise InvalidRequest('"message" must be a non-empty string.')
+    if len(message) > max_chars:
+        raise InvalidRequest(f'"message" is {len(message)} characters long; the limit is {max_chars}.')
     try:
-        yield cancel
-    finally:
-        if timer:
-            timer.cancel()
-
-
-def _text(message: Any) -> str:
-    return "".join(block["text"] for block in message["content"] if "text" in block)
-
-
-def _history_message(stored: Any) -> HistoryMessage:
-    message = stored.to_message()  # honours redactions
-    return HistoryMessage(index=stored.message_id, role=message["role"], text=_text(message),
-                          created_at=stored.created_at)
-
-
-def _as_model_failure(error: Exception) -> AgentError:
-    """Turn a provider failure into a domain error whose message is safe to show a client."""
-    if is_throttling(error):
-        return ModelThrottled("The model provider is rate limiting requests; retry later.",
-                              retry_after=retry_after_of(error))
-    # The provider's own message can quote request details; it goes to the log, not the client.
-    logger.error("model call failed", exc_info=error)
-    return ModelError("The model provider failed to answer; the message was not stored. Retry later.")
-
+        message.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate from a JSON "\ud800" escape
+        raise InvalidRequest('"message" must be valid Unicode text.') from None
+    return message

@@ -1,23 +1,28 @@
-"""The model: a Strands LiteLLMModel built from settings, once per container.
+"""The model: LiteLLM behind Strands' LiteLLMModel, configured once per container.
 
-LiteLLM reaches Bedrock, OpenAI, Nebius or any OpenAI-compatible server from one model
-string. The API key comes from MODEL_API_KEY (local runs) or from Secrets Manager through
-Powertools Parameters (deployed), fetched once per container and never logged.
+LiteLLM reaches Bedrock, OpenAI, Nebius or any OpenAI-compatible server from one model string.
+The API key comes from MODEL_API_KEY (local runs) or from Secrets Manager (deployed), read once
+per container and never logged. Each turn gets its own light model object (tens of
+microseconds) bound to the turn's deadline, so no call outlives the invocation.
 """
 
 import json
 import logging
 import os
+from typing import Any, AsyncGenerator
 
 # LiteLLM downloads a price map from the internet at import unless told otherwise; inside a
 # VPC without egress that stalls every cold start. The template sets it too; this is the net.
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 import litellm  # noqa: E402  (must follow the environment default above)
+import openai  # noqa: E402
 from strands.models.litellm import LiteLLMModel  # noqa: E402
 from strands.types.exceptions import ModelThrottledException  # noqa: E402
 
-from .errors import ModelNotConfigured  # noqa: E402
+from .aws_clients import AwsClients  # noqa: E402
+from .deadline import Deadline  # noqa: E402
+from .errors import AgentError, ModelError, ModelNotConfigured, ModelThrottled, ModelUnreachable, TurnTimedOut  # noqa: E402
 from .settings import Settings  # noqa: E402
 
 logger = logging.getLogger(__name__)
@@ -25,12 +30,10 @@ logger = logging.getLogger(__name__)
 # LiteLLM prints help banners to stdout on errors; Lambda logs are JSON lines.
 litellm.suppress_debug_info = True
 
-# One retry layer, not three: the provider SDK's own retries would wait out Retry-After
-# (up to a minute) inside API Gateway's 30 s. A throttled turn answers 429 with Retry-After
-# and the client retries, with an Idempotency-Key if it wants exactly-once.
+# One retry layer, not three: the provider SDK's own retries would wait out Retry-After inside
+# the invocation. A throttled turn answers 429 with Retry-After, and the client retries (with an
+# Idempotency-Key if it wants exactly-once).
 PROVIDER_MAX_RETRIES = 0
-# Leave API Gateway (30 s) room to carry our own error response back.
-DEFAULT_TIMEOUT_SECONDS = 25
 DEFAULT_RETRY_AFTER_SECONDS = 5
 
 MISSING_MODEL_HINT = (
@@ -41,88 +44,184 @@ MISSING_MODEL_HINT = (
 )
 
 
-def read_api_key(settings: Settings, force_fetch: bool = False) -> str | None:
-    """The provider's API key: from the environment, or from Secrets Manager (a plain string,
-    or a JSON object with an ``api_key`` field)."""
-    if settings.model_api_key:
-        return settings.model_api_key
-    if not settings.model_api_key_secret_arn:
-        return None
-    from aws_lambda_powertools.utilities import parameters
+class IncompleteReply(ModelError):
+    """The provider's answer ended without saying it was finished (a cut stream, an empty or
+    non-JSON body): never stored as a reply."""
 
-    secret = parameters.get_secret(settings.model_api_key_secret_arn, max_age=3600, force_fetch=force_fetch)
-    if isinstance(secret, str) and secret.lstrip().startswith("{"):
-        return json.loads(secret).get("api_key")
-    return secret if isinstance(secret, str) else None
+
+class TurnModel(LiteLLMModel):
+    """Strands' LiteLLMModel for one turn: every call's timeout is cut to the time the turn has
+    left, and an answer that ends without a finish reason is a failure, not a reply."""
+
+    def __init__(self, deadline: Deadline, timeout: float, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.deadline = deadline
+        self.timeout = timeout
+
+    async def stream(self, *args: Any, **kwargs: Any) -> AsyncGenerator[Any, None]:
+        seconds = self.deadline.cap(self.timeout)
+        if seconds <= 0:
+            raise TurnTimedOut("The turn took too long and was cancelled; nothing was stored. Retry.")
+        self.client_args["timeout"] = seconds
+        async for event in super().stream(*args, **kwargs):
+            yield event
+
+    def format_chunk(self, event: dict[str, Any], **kwargs: Any) -> Any:
+        # Strands reads a missing finish reason as "end_turn"; a provider that hangs up mid-answer,
+        # or answers 200 with an empty or non-JSON body, ends exactly that way.
+        if event.get("chunk_type") == "message_stop" and not event.get("data"):
+            raise IncompleteReply("The model's answer was cut off before it finished; nothing was stored. Retry.")
+        return super().format_chunk(event, **kwargs)
 
 
 class ModelProvider:
-    """Builds the model once and hands the same one to every request.
+    """Checks the model's settings at init, reads its key once, and makes each turn's model.
 
-    The build is tried at init (where Lambda gives full CPU); if it fails there (a secret not
-    reachable yet), the container still starts and the next request tries again.
+    A key that cannot be read at init (a secret not reachable yet) does not stop the container:
+    the next request tries again.
     """
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, clients: AwsClients | None = None) -> None:
         self._settings = settings
-        self._model: LiteLLMModel | None = None
-        self._refetch_key = False
+        self._clients = clients
+        self._client_args: dict[str, Any] | None = None
 
     @property
     def configured(self) -> bool:
         return bool(self._settings.model_id)
 
+    def check(self) -> None:
+        """ModelNotConfigured, naming the value, for a MODEL_ID that LiteLLM cannot route."""
+        model_id = self._settings.model_id
+        if not model_id:
+            raise ModelNotConfigured(MISSING_MODEL_HINT)
+        try:
+            litellm.get_llm_provider(model_id)
+        except Exception:
+            raise ModelNotConfigured(
+                f"MODEL_ID {model_id!r} names no provider LiteLLM knows; use <provider>/<model>, "
+                "e.g. openai/gpt-4o-mini, bedrock/us.amazon.nova-2-lite-v1:0 or hosted_vllm/<model>."
+            ) from None
+
     def warm_up(self) -> None:
+        """At init, where Lambda gives full CPU: check the settings and read the key."""
         if not self.configured:
             return
         try:
-            self.get()
-        except Exception:  # the request path retries and reports it properly
-            logger.warning("model set-up failed at init; will retry on the first request", exc_info=True)
+            self.check()
+            self._arguments(Deadline.never())
+        except Exception as error:  # the request path reports it properly
+            logger.warning("model set-up failed at init; will retry on the first request: %s", error)
 
     def reset(self) -> None:
-        """Forget the model and its key: the next request reads the current key (after a
-        SnapStart restore, or after the provider refused the key because it was rotated)."""
-        self._model = None
-        self._refetch_key = True
+        """Forget the key: the next turn reads the current one (after a SnapStart restore, or
+        after the provider refused the key because it was rotated)."""
+        self._client_args = None
 
-    def get(self) -> LiteLLMModel:
-        if not self.configured:
-            raise ModelNotConfigured(MISSING_MODEL_HINT)
-        if self._model is None:
+    def for_turn(self, deadline: Deadline, streaming: bool = True) -> TurnModel:
+        """``streaming``: the text is wanted as it is written (WebSocket turns). A turn answered
+        whole asks for the whole answer at once, where a cut or missing finish reason is visible:
+        LiteLLM's stream wrapper reports a stream that merely stopped as finished ("stop")."""
+        self.check()
+        return TurnModel(
+            deadline, self._settings.model_timeout, client_args=dict(self._arguments(deadline)),
+            model_id=self._settings.model_id, params=dict(self._settings.model_params), stream=streaming,
+        )
+
+    def _arguments(self, deadline: Deadline) -> dict[str, Any]:
+        if self._client_args is None:
+            arguments: dict[str, Any] = {"max_retries": PROVIDER_MAX_RETRIES}
             try:
-                self._model = self._build()
+                api_key = self._api_key(deadline)
             except Exception:
-                logger.exception("could not set up the model")
+                logger.exception("could not read the model's API key")
                 raise ModelNotConfigured(
                     "The model's API key could not be read (MODEL_API_KEY_SECRET_ARN); retry later."
                 ) from None
-        return self._model
+            if api_key:
+                arguments["api_key"] = api_key
+            if self._settings.model_api_base:
+                arguments["api_base"] = self._settings.model_api_base
+            self._client_args = arguments
+        return self._client_args
 
-    def _build(self) -> LiteLLMModel:
+    def _api_key(self, deadline: Deadline) -> str | None:
+        """MODEL_API_KEY, or the Secrets Manager secret: a plain string, or JSON with ``api_key``."""
         settings = self._settings
-        client_args: dict = {"max_retries": PROVIDER_MAX_RETRIES, "timeout": DEFAULT_TIMEOUT_SECONDS}
-        api_key = read_api_key(settings, force_fetch=self._refetch_key)
-        self._refetch_key = False
-        if api_key:
-            client_args["api_key"] = api_key
-        if settings.model_api_base:
-            client_args["api_base"] = settings.model_api_base
-        return LiteLLMModel(client_args=client_args, model_id=settings.model_id, params=dict(settings.model_params))
+        if settings.model_api_key:
+            return settings.model_api_key
+        if not settings.model_api_key_secret_arn:
+            return None
+        from aws_lambda_powertools.utilities.parameters import SecretsProvider
+
+        # A provider of its own each time: the key is cached in _client_args, not in Powertools.
+        clients = self._clients or AwsClients()
+        provider = SecretsProvider(boto3_client=clients.client("secretsmanager", deadline))
+        secret = provider.get(settings.model_api_key_secret_arn)
+        if isinstance(secret, bytes):
+            secret = secret.decode()
+        if isinstance(secret, str) and secret.lstrip().startswith("{"):
+            return json.loads(secret).get("api_key")
+        return secret if isinstance(secret, str) else None
 
 
-def is_rejected_key(error: Exception) -> bool:
-    return isinstance(error, litellm.AuthenticationError)
+def as_model_failure(error: BaseException, deadline: Deadline, endpoint: str | None) -> AgentError:
+    """A provider failure as a domain error whose message is safe to show a client.
+
+    ``endpoint`` is named in the message only for local runs (the deployed API says no more than
+    that the provider could not be reached).
+    """
+    known = _domain_error_in(error)
+    if known is not None:
+        return known
+    if is_throttling(error):
+        return ModelThrottled("The model provider is rate limiting requests; retry later.",
+                              retry_after=retry_after_of(error))
+    if isinstance(error, (litellm.Timeout, openai.APITimeoutError, TimeoutError)) and deadline.expired():
+        return TurnTimedOut("The turn took too long and was cancelled; nothing was stored. Retry.")
+    if is_unreachable(error):
+        where = f" at {endpoint}" if endpoint else ""
+        return ModelUnreachable(f"The model provider could not be reached{where}; nothing was stored. "
+                                "Check that it is running and that MODEL_API_BASE / MODEL_ID point at it.")
+    # The provider's own message can quote request details; it goes to the log, not the client.
+    logger.error("model call failed", exc_info=error)
+    return ModelError("The model provider failed to answer; the message was not stored. Retry later.")
 
 
-def is_throttling(error: Exception) -> bool:
-    return isinstance(error, (litellm.RateLimitError, ModelThrottledException))
+def _causes(error: BaseException) -> list[BaseException]:
+    chain: list[BaseException] = []
+    while error is not None and error not in chain and len(chain) < 16:
+        chain.append(error)
+        error = error.__cause__ or error.__context__  # type: ignore[assignment]
+    return chain
 
 
-def retry_after_of(error: Exception) -> int:
+def _domain_error_in(error: BaseException) -> AgentError | None:
+    """Our own error raised inside Strands' event loop (it may wrap what a model raises)."""
+    return next((cause for cause in _causes(error) if isinstance(cause, AgentError)), None)
+
+
+def is_rejected_key(error: BaseException) -> bool:
+    return any(isinstance(cause, litellm.AuthenticationError) for cause in _causes(error))
+
+
+def is_throttling(error: BaseException) -> bool:
+    return any(isinstance(cause, (litellm.RateLimitError, ModelThrottledException)) for cause in _causes(error))
+
+
+def is_unreachable(error: BaseException) -> bool:
+    """Connection refused, or a name that does not resolve (LiteLLM reports both as a 500)."""
+    return any(isinstance(cause, openai.APIConnectionError) and not isinstance(cause, openai.APITimeoutError)
+               for cause in _causes(error))
+
+
+def retry_after_of(error: BaseException) -> int:
     """The provider's Retry-After in whole seconds, or a default when it sent none we can read."""
-    headers = getattr(error, "litellm_response_headers", None) or {}
-    try:
-        return max(1, int(float(headers.get("retry-after", DEFAULT_RETRY_AFTER_SECONDS))))
-    except (TypeError, ValueError):  # an HTTP-date: not worth parsing for a hint
-        return DEFAULT_RETRY_AFTER_SECONDS
+    for cause in _causes(error):
+        headers = getattr(cause, "litellm_response_headers", None)
+        if headers:
+            try:
+                return max(1, int(float(headers.get("retry-after", DEFAULT_RETRY_AFTER_SECONDS))))
+            except (TypeError, ValueError):  # an HTTP-date: not worth parsing for a hint
+                break
+    return DEFAULT_RETRY_AFTER_SECONDS

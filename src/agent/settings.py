@@ -1,78 +1,122 @@
-"""Settings: one immutable object, read from the environment once per container."""
+"""Settings: one immutable object, read from the environment once per container.
+
+A malformed value stops the start-up with one line naming the variable and what it expects
+(`SettingsError`), rather than a traceback or a silently wrong default.
+"""
 
 import json
 import os
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping, TypeVar
 
 DEFAULT_SYSTEM_PROMPT = (
     "You are a friendly, helpful assistant. Keep your answers concise. "
     "Use what the user told you earlier in this conversation."
 )
+HISTORY_POLICIES = ("summarize", "window")
+T = TypeVar("T")
+
+
+class SettingsError(ValueError):
+    """A setting that cannot be used; the message names the variable and what it expects."""
 
 
 @dataclass(frozen=True)
 class Settings:
-    # Model (LiteLLM model string, e.g. bedrock/..., openai/..., nebius/...)
+    # Model (a LiteLLM model string, e.g. bedrock/..., openai/..., nebius/...)
     model_id: str | None = None
     model_api_base: str | None = None
     model_api_key: str | None = field(default=None, repr=False)
     model_api_key_secret_arn: str | None = None
     model_params: Mapping[str, Any] = field(default_factory=dict)
+    # Seconds one model call may take; always cut further to the invocation's remaining time.
+    model_timeout: int = 300
     system_prompt: str = DEFAULT_SYSTEM_PROMPT
     # Sessions: S3 when session_bucket is set, files under session_dir otherwise
     session_bucket: str | None = None
     session_prefix: str = "sessions"
     session_dir: str = ".sessions"
     history_window: int = 40
+    # What happens to messages that outgrow the window: folded into a summary, or dropped
+    history_policy: str = "summarize"
     max_message_chars: int = 16000
     # A turn holds its session's lease this long at most (a crashed holder blocks no longer)
     lease_seconds: int = 90
     # A session idle this long is deleted whole by the expiry sweep
     session_ttl_days: int = 30
-    # Idempotency records: DynamoDB when the table is set, files under session_dir otherwise
-    idempotency_table: str | None = None
+    # How long a retried Idempotency-Key replays its first reply
     idempotency_ttl_seconds: int = 3600
+    # Facts a caller's agent keeps across sessions (opt-in)
+    memory: bool = False
+    memory_max_facts: int = 50
+    # The queue of long turns (SQS FIFO); empty: async and WebSocket turns are refused with 503
+    turn_queue_url: str | None = None
+    # Where WebSocket frames are posted; empty: https://<domain>/<stage> of the event (API Gateway)
+    websocket_callback_url: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> "Settings":
-        """Build settings from environment variables; a malformed value fails loudly at init."""
-
-        def text(name: str) -> str | None:
-            value = env.get(name, "").strip()
-            return value or None
-
-        def number(name: str, default: int, minimum: int = 1) -> int:
-            raw = text(name)
-            if raw is None:
-                return default
-            try:
-                value = int(raw)
-            except ValueError:
-                raise ValueError(f"{name} must be a whole number, got {raw!r}") from None
-            if value < minimum:
-                raise ValueError(f"{name} must be at least {minimum}, got {value}")
-            return value
-
-        params_raw = text("MODEL_PARAMS")
-        params = json.loads(params_raw) if params_raw else {}
-        if not isinstance(params, dict):
-            raise ValueError("MODEL_PARAMS must be a JSON object, e.g. {\"temperature\": 0.3}")
-
+        read = _Reader(env)
         return cls(
-            model_id=text("MODEL_ID"),
-            model_api_base=text("MODEL_API_BASE"),
-            model_api_key=text("MODEL_API_KEY"),
-            model_api_key_secret_arn=text("MODEL_API_KEY_SECRET_ARN"),
-            model_params=params,
-            system_prompt=text("SYSTEM_PROMPT") or DEFAULT_SYSTEM_PROMPT,
-            session_bucket=text("SESSION_BUCKET"),
-            session_prefix=(text("SESSION_PREFIX") or "sessions").strip("/"),
-            session_dir=text("SESSION_DIR") or ".sessions",
-            history_window=number("HISTORY_WINDOW", 40, minimum=2),
-            max_message_chars=number("MAX_MESSAGE_CHARS", 16000),
-            lease_seconds=number("SESSION_LEASE_SECONDS", 90),
-            session_ttl_days=number("SESSION_TTL_DAYS", 30),
-            idempotency_table=text("IDEMPOTENCY_TABLE"),
-            idempotency_ttl_seconds=number("IDEMPOTENCY_TTL_SECONDS", 3600),
+            model_id=read.text("MODEL_ID"),
+            model_api_base=read.text("MODEL_API_BASE"),
+            model_api_key=read.text("MODEL_API_KEY"),
+            model_api_key_secret_arn=read.text("MODEL_API_KEY_SECRET_ARN"),
+            model_params=read.parsed("MODEL_PARAMS", _json_object, 'a JSON object, e.g. {"temperature": 0.3}', {}),
+            model_timeout=read.number("MODEL_TIMEOUT", 300, minimum=1),
+            system_prompt=read.text("SYSTEM_PROMPT") or DEFAULT_SYSTEM_PROMPT,
+            session_bucket=read.text("SESSION_BUCKET"),
+            session_prefix=(read.text("SESSION_PREFIX") or "sessions").strip("/"),
+            session_dir=read.text("SESSION_DIR") or ".sessions",
+            history_window=read.number("HISTORY_WINDOW", 40, minimum=2),
+            history_policy=read.choice("HISTORY_POLICY", HISTORY_POLICIES, "summarize"),
+            # Bounded so that one message always fits a history page (Lambda answers 6 MB at most).
+            max_message_chars=read.number("MAX_MESSAGE_CHARS", 16000, minimum=1, maximum=100_000),
+            lease_seconds=read.number("SESSION_LEASE_SECONDS", 90, minimum=2),
+            session_ttl_days=read.number("SESSION_TTL_DAYS", 30, minimum=1),
+            idempotency_ttl_seconds=read.number("IDEMPOTENCY_TTL_SECONDS", 3600, minimum=1),
+            memory=read.choice("MEMORY", ("on", "off"), "off") == "on",
+            memory_max_facts=read.number("MEMORY_MAX_FACTS", 50, minimum=1, maximum=1000),
+            turn_queue_url=read.text("TURN_QUEUE_URL"),
+            websocket_callback_url=read.text("WEBSOCKET_CALLBACK_URL"),
         )
+
+
+class _Reader:
+    """Reads one variable at a time, failing with a message that names it."""
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self.env = env
+
+    def text(self, name: str) -> str | None:
+        value = self.env.get(name, "").strip()
+        return value or None
+
+    def number(self, name: str, default: int, minimum: int, maximum: int | None = None) -> int:
+        expected = f"a whole number from {minimum}" + (f" to {maximum}" if maximum else " up")
+        value = self.parsed(name, int, expected, default)
+        if value < minimum or (maximum is not None and value > maximum):
+            raise SettingsError(f"{name} must be {expected}, not {value}.")
+        return value
+
+    def choice(self, name: str, choices: tuple[str, ...], default: str) -> str:
+        value = (self.text(name) or default).lower()
+        if value not in choices:
+            raise SettingsError(f"{name} must be one of {', '.join(choices)}, not {value!r}.")
+        return value
+
+    def parsed(self, name: str, parse: Callable[[str], T], expected: str, default: T) -> T:
+        raw = self.text(name)
+        if raw is None:
+            return default
+        try:
+            return parse(raw)
+        except (ValueError, TypeError):
+            raise SettingsError(f"{name} must be {expected}, not {raw!r}.") from None
+
+
+def _json_object(raw: str) -> dict[str, Any]:
+    value = json.loads(raw)
+    if not isinstance(value, dict):
+        raise ValueError("not an object")
+    return value

@@ -1,36 +1,63 @@
-"""Lambda entry point: `handler.app.lambda_handler`. Picks the event's source and hands it on."""
+"""Lambda's entry point, `handler.app.lambda_handler`: each event handed to the adapter of its
+source, with the invocation's deadline. The services are built once, at init (composition.py)."""
 
 import gc
 
 gc.disable()  # init builds long-lived objects only; snapstart.end_init() below resumes the GC
 
-from typing import Any  # noqa: E402
+import logging  # noqa: E402
+from typing import Any, Callable  # noqa: E402
 
 from aws_lambda_powertools.logging import correlation_paths  # noqa: E402
-from aws_lambda_powertools.utilities.typing import LambdaContext  # noqa: E402
 
-from . import http, snapstart, sources  # noqa: E402
-from .errors import as_api_error, error_body  # noqa: E402
-from .observability import logger, metrics, tracer  # noqa: E402
-from .turns import register_context  # noqa: E402
+from agent import Deadline  # noqa: E402
+
+from . import snapstart  # noqa: E402
+from .composition import Services, build  # noqa: E402
+from .error_table import ApiError, json_text  # noqa: E402
+from .websocket_routes import is_websocket  # noqa: E402
+
+logger = logging.getLogger(__name__)
+MALFORMED = ApiError(400, "invalid_request", "The event is not a valid API Gateway request.")
+# Kept between a turn's deadline and the function's timeout, to answer (and release the session).
+ANSWER_MARGIN_SECONDS = 1.0
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
-@tracer.capture_lambda_handler(capture_response=False)  # replies are conversation content
-@metrics.log_metrics
-def lambda_handler(event: Any, context: LambdaContext) -> dict[str, Any]:
-    register_context(context)
+def dispatch(services: Services, event: Any, context: Any) -> Any:
+    deadline = deadline_of(context)
     if is_http_api(event):
+        services.http.append_context(deadline=deadline)
         try:
-            return http.app.resolve(event, context)
-        except Exception as error:  # an HTTP event malformed beyond routing: an answer, not a trace
-            return error_body(as_api_error(error))
-    # These two raise on failure, so SQS redelivers and async invocations retry (then the DLQ).
+            return services.http.resolve(event, context)
+        except Exception:  # the routes answer their own errors: this event is malformed beyond routing
+            return malformed({"statusCode": 400, "headers": {"Content-Type": "application/json"},
+                              "body": json_text(MALFORMED.body())})
+    if is_websocket(event):
+        try:
+            return services.websocket.handle(event, deadline)
+        except (KeyError, TypeError, AttributeError):
+            return malformed({"statusCode": 400})
     if is_sqs(event):
-        return sources.sqs_batch(event, context)
+        # These raise on failure, so SQS redelivers (then the DLQ).
+        if services.queue.feeds(event["Records"][0].get("eventSourceARN")):
+            return services.worker.handle(event, context, deadline)
+        return services.sources.sqs_batch(event, context, deadline)
     if is_eventbridge(event):
-        return sources.eventbridge(event)
-    return sources.direct(event)
+        return services.sources.eventbridge(event, deadline)  # raises: async retries, then OnFailure
+    return services.sources.direct(event, deadline)
+
+
+def malformed(answer: Any) -> Any:
+    logger.warning("an event that is not what its source sends", exc_info=True)
+    return answer
+
+
+def deadline_of(context: Any) -> Deadline:
+    """The invocation's deadline, less the margin to answer; none outside Lambda's clock."""
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    if remaining is None:
+        return Deadline.never()
+    return Deadline.after(remaining() / 1000 - ANSWER_MARGIN_SECONDS)
 
 
 def is_http_api(event: Any) -> bool:
@@ -48,4 +75,18 @@ def is_eventbridge(event: Any) -> bool:
     return isinstance(event, dict) and "detail-type" in event and "detail" in event
 
 
+def handler_for(services: Services) -> Callable[[Any, Any], Any]:
+    observe = services.observe
+
+    @observe.logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
+    @observe.tracer.capture_lambda_handler(capture_response=False)  # replies are conversation content
+    @observe.metrics.log_metrics
+    def lambda_handler(event: Any, context: Any) -> Any:
+        return dispatch(services, event, context)
+
+    return lambda_handler
+
+
+services = build()
+lambda_handler = handler_for(services)
 snapstart.end_init()

@@ -7,10 +7,8 @@ shared by all those environments, or stale by the time they run:
 
 - `random`'s generator was seeded once, at import: every environment would draw the same
   "random" numbers (retry jitter, sampling). It is reseeded from the OS after a restore.
-- Connections pooled during init (say, the Secrets Manager call that read the model's key)
-  point at sockets the server closed long ago, and a cached secret may have been rotated since
-  the snapshot. Powertools' parameter providers (their clients and their caches) are dropped,
-  so the next read opens a fresh connection and fetches the current value.
+- A secret read during init (the model's key) may have been rotated since the snapshot: the
+  model provider forgets it (registered by app.py), so the next turn reads the current value.
 - LiteLLM's cache of HTTP clients is emptied before the snapshot and after a restore, so no
   model connection outlives either.
 - Credentials need nothing here: Lambda serves a SnapStart function's credentials from its
@@ -87,13 +85,6 @@ def _run(hooks: list[Hook], when: str) -> None:
 @after_restore
 def reseed_random() -> None:
     random.seed()  # from os.urandom: a different sequence in each restored environment
-
-
-@after_restore
-def drop_parameter_providers() -> None:
-    from aws_lambda_powertools.utilities import parameters
-
-    parameters.clear_caches()
 
 
 @before_snapshot

@@ -1,88 +1,121 @@
 """The other ways the function is invoked: directly (Lambda Invoke, Step Functions, another
-function), from SQS, from EventBridge, and the expiry schedule. Each turns its event into the
-same TurnRequest the HTTP API builds, and shares its validation and error codes.
+function), from a user's SQS queue, from EventBridge, and the expiry schedule. Each payload is
+validated by the same field types as the HTTP API (schemas.py) and answered with its codes.
+
+Callers: a direct invoker holds lambda:InvokeFunction, so it may name any caller; a queue or a
+bus carries whatever anyone allowed to send there put in it, so their turns live in namespaces of
+their own (``sqs``, ``eventbridge``).
 """
 
-import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-from aws_lambda_powertools.utilities.typing import LambdaContext
+from aws_lambda_powertools.utilities.parser import envelopes, parse
+from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
+from pydantic import Json, ValidationError
 
-from agent import InvalidRequest
+from agent import Deadline, InvalidRequest
 
-from .errors import as_api_error, error_body
-from .observability import logger
-from .requests import turn_request
-from .turns import conversations, run_turn, seconds_left, settings
+from .callers import EVENTBRIDGE_CALLER, SQS_CALLER
+from .error_table import error_result
+from .schemas import FIELD_HINTS, DirectDelete, DirectHistory, DirectMemory, DirectTurn, TurnPayload
+from .turn_service import TurnRequest
 
-# The namespaces of callers that are not a signed-in HTTP user. Only a direct invoker (who holds
-# lambda:InvokeFunction) may name another caller; a queue or a bus carries whatever anyone with
-# sqs:SendMessage or events:PutEvents put there, so its turns live in a namespace of their own.
-DIRECT_CALLER = "direct"
-SQS_CALLER = "sqs"
-EVENTBRIDGE_CALLER = "eventbridge"
+if TYPE_CHECKING:
+    from .composition import Services
+
 EXPIRE_ACTION = "expire_idle_sessions"
 
 
-def direct(event: Any) -> dict[str, Any]:
-    """A direct invocation: the reply object, or ``{"error": {"code", "message", ...}}``."""
-    if isinstance(event, dict) and event.get("action") == EXPIRE_ACTION:
-        return expire_idle_sessions()
+class TurnRecord(SqsRecordModel):
+    body: Json[TurnPayload]  # type: ignore[assignment]
+
+
+class Sources:
+    def __init__(self, services: "Services") -> None:
+        self.services = services
+
+    def direct(self, event: Any, deadline: Deadline) -> dict[str, Any]:
+        """The answer object, or ``{"error": {"code", "message", ...}}`` as a result, not a Lambda failure."""
+        action = event.get("action") if isinstance(event, dict) else None
+        if action == EXPIRE_ACTION:
+            return self.expire_idle_sessions(deadline)  # raises: the schedule's retries and alarms see it
+        try:
+            return self._direct(action, event, deadline)
+        except Exception as error:
+            return error_result(error)
+
+    def _direct(self, action: Any, event: Any, deadline: Deadline) -> dict[str, Any]:
+        conversations, turns = self.services.conversations, self.services.turns
+        if not isinstance(event, dict):
+            raise InvalidRequest('The event must be a JSON object like {"session_id": "...", "message": "..."}.')
+        if action in (None, "send_message"):
+            turn = validated(DirectTurn, {k: v for k, v in event.items() if k != "action"})
+            return turns.run(TurnRequest(turn.caller, turn.session_id, turn.message, turn.idempotency_key), deadline)
+        if action == "get_history":
+            ask = validated(DirectHistory, event)
+            page = conversations.history(ask.caller, ask.session_id, deadline, cursor=ask.cursor, limit=ask.limit)
+            return {"session_id": page.session_id, "messages": [vars(m) for m in page.messages],
+                    "next_cursor": page.next_cursor}
+        if action == "delete_session":
+            ask = validated(DirectDelete, event)
+            conversations.delete(ask.caller, ask.session_id, deadline)
+            return {"deleted": ask.session_id}
+        if action in ("get_memory", "forget_fact", "forget_memory"):
+            return self._memory(validated(DirectMemory, event), deadline)
+        raise InvalidRequest(f"Unknown action {action!r}; use send_message (the default), get_history, "
+                             "delete_session, get_memory, forget_fact, forget_memory or expire_idle_sessions.")
+
+    def _memory(self, ask: DirectMemory, deadline: Deadline) -> dict[str, Any]:
+        conversations = self.services.conversations
+        if ask.action == "forget_memory":
+            conversations.forget_everything(ask.caller, deadline)
+        elif ask.action == "forget_fact":
+            if ask.fact_id is None:
+                raise InvalidRequest(FIELD_HINTS["fact_id"])
+            conversations.forget(ask.caller, ask.fact_id, deadline)
+        return {"facts": [vars(f) for f in conversations.facts(ask.caller, deadline)]}
+
+    def expire_idle_sessions(self, deadline: Deadline) -> dict[str, Any]:
+        deleted = self.services.conversations.expire_idle_sessions(deadline)
+        return {"expired_sessions": len(deleted)}
+
+    def sqs_batch(self, event: dict[str, Any], context: Any, deadline: Deadline) -> dict[str, Any]:
+        """Failed records are reported back (partial batch response), so only they are retried, and
+        reach the queue's DLQ if they keep failing. The SQS message id is the default idempotency
+        key: a redelivered message replays its stored reply instead of appending the turn twice."""
+
+        def turn(record: TurnRecord) -> dict[str, Any]:
+            payload = record.body
+            request = TurnRequest(SQS_CALLER, payload.session_id, payload.message,
+                                  payload.idempotency_key or record.messageId)
+            return self.services.turns.run(request, deadline)
+
+        # All records failing is reported like some failing (each one retried, then to the DLQ).
+        processor = BatchProcessor(event_type=EventType.SQS, model=TurnRecord, raise_on_entire_batch_failure=False)
+        return process_partial_response(event=event, record_handler=turn, processor=processor, context=context)
+
+    def eventbridge(self, event: dict[str, Any], deadline: Deadline) -> dict[str, Any]:
+        """``detail`` is the turn; the event id is the default idempotency key. Failures raise, so
+        Lambda's async retries and the OnFailure destination apply."""
+        try:
+            payload = parse(event=event, model=TurnPayload, envelope=envelopes.EventBridgeEnvelope)
+        except ValidationError as error:
+            raise InvalidRequest(_hint(error)) from None
+        request = TurnRequest(EVENTBRIDGE_CALLER, payload.session_id, payload.message,
+                              payload.idempotency_key or event["id"])
+        return self.services.turns.run(request, deadline)
+
+
+def validated(model: Any, payload: Any) -> Any:
     try:
-        return run_turn(_request(event, default_key=None, caller=_named_caller(event)))
-    except Exception as error:
-        return error_body(as_api_error(error))
+        return model.model_validate(payload)
+    except ValidationError as error:
+        raise InvalidRequest(_hint(error)) from None
 
 
-def expire_idle_sessions() -> dict[str, Any]:
-    """The scheduled sweep. It raises on failure, so the schedule's retries and alarms see it."""
-    deleted = conversations.expire_idle_sessions(seconds_left=seconds_left())
-    logger.info("expired idle sessions", extra={"deleted": len(deleted)})
-    return {"expired_sessions": len(deleted)}
-
-
-def sqs_batch(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    """SQS: each record's body is a direct-invocation object. Failed records are reported back
-    (partial batch response) so only they are retried, and reach the queue's DLQ if they keep
-    failing. The SQS message id is the default idempotency key: a redelivered message replays
-    its stored reply instead of appending the turn twice."""
-    # All records failing is reported like some failing (each one retried, then to the DLQ).
-    processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
-    return process_partial_response(event=event, record_handler=_sqs_record, processor=processor, context=context)
-
-
-def _sqs_record(record: SQSRecord) -> dict[str, Any]:
-    try:
-        body = json.loads(record.body)
-    except ValueError:
-        raise InvalidRequest("The SQS message body must be a JSON object.") from None
-    return run_turn(_request(body, default_key=record.message_id, caller=SQS_CALLER))
-
-
-def eventbridge(event: dict[str, Any]) -> dict[str, Any]:
-    """An EventBridge event whose ``detail`` is a direct-invocation object. The event id is the
-    default idempotency key. Failures raise, so Lambda's async retries and DLQ apply."""
-    return run_turn(_request(event.get("detail"), default_key=event.get("id"), caller=EVENTBRIDGE_CALLER))
-
-
-def _named_caller(event: Any) -> str:
-    caller = event.get("caller", DIRECT_CALLER) if isinstance(event, dict) else DIRECT_CALLER
-    if not isinstance(caller, str) or not caller.strip() or len(caller) > 512:
-        raise InvalidRequest('"caller" must be a non-empty string of at most 512 characters.')
-    return caller
-
-
-def _request(payload: Any, default_key: str | None, caller: str):
-    if not isinstance(payload, dict):
-        raise InvalidRequest('The event must be a JSON object like {"session_id": "...", "message": "..."}.')
-    if caller != payload.get("caller", caller):
-        raise InvalidRequest('"caller" may only be set by a direct invocation.')
-    return turn_request(
-        caller=caller,
-        session_id=payload.get("session_id"),
-        body=payload,
-        max_chars=settings.max_message_chars,
-        idempotency_key=payload.get("idempotency_key", default_key),
-    )
+def _hint(error: ValidationError) -> str:
+    first = error.errors()[0]
+    field = str(first["loc"][-1]) if first["loc"] else ""
+    message = str(first.get("ctx", {}).get("error", "")) or first["msg"]
+    return FIELD_HINTS.get(field) or (f"{field}: {message}" if field else message)

@@ -1,0 +1,81 @@
+"""A session's history, one page at a time.
+
+A page is bounded by count and by size, so that even a history of long messages is always
+readable through Lambda (a response is at most 6 MB). The cursor is opaque to clients; it names
+the session and the caller it was made for, so it cannot be replayed on another one.
+"""
+
+import base64
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+from typing import Any, Iterable
+
+from .errors import InvalidRequest
+
+DEFAULT_PAGE_MESSAGES = 100
+MAX_PAGE_MESSAGES = 1000
+# Lambda's response limit is 6 MB; the page's own envelope and headers need a little of it.
+MAX_PAGE_BYTES = 5_000_000
+
+
+@dataclass(frozen=True)
+class HistoryMessage:
+    index: int
+    role: str
+    text: str
+    created_at: str
+
+
+@dataclass(frozen=True)
+class HistoryPage:
+    session_id: str
+    messages: list[HistoryMessage]
+    next_cursor: str | None
+
+
+def message_of(stored: Any) -> HistoryMessage:
+    """A stored Strands SessionMessage as the client sees it (redactions honoured)."""
+    message = stored.to_message()
+    return HistoryMessage(index=stored.message_id, role=message["role"], text=text_of(message),
+                          created_at=stored.created_at)
+
+
+def text_of(message: Any) -> str:
+    return "".join(block["text"] for block in message["content"] if "text" in block)
+
+
+def within_bytes(messages: Iterable[HistoryMessage], max_bytes: int) -> list[HistoryMessage]:
+    """The leading messages whose JSON fits ``max_bytes``; always at least one, so paging moves on."""
+    kept: list[HistoryMessage] = []
+    size = 0
+    for message in messages:
+        # ensure_ascii, as the response is serialised: an emoji costs 12 bytes, not 4
+        size += len(json.dumps(asdict(message))) + 1
+        if kept and size > max_bytes:
+            break
+        kept.append(message)
+    return kept
+
+
+def encode_cursor(caller: str, session_id: str, start: int) -> str:
+    raw = json.dumps({"c": _caller_tag(caller), "s": session_id, "i": start}, separators=(",", ":"))
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, caller: str, session_id: str) -> int:
+    """The index a cursor resumes at; InvalidRequest if it is malformed or another session's."""
+    try:
+        data = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        start = data["i"]
+        mine = data["c"] == _caller_tag(caller) and data["s"] == session_id
+    except (ValueError, TypeError, KeyError):
+        raise InvalidRequest("The cursor is not valid; use the next_cursor of a previous page.") from None
+    if not mine or not isinstance(start, int) or isinstance(start, bool) or start < 0:
+        raise InvalidRequest("The cursor belongs to another session or caller; use this session's next_cursor.")
+    return start
+
+
+def _caller_tag(caller: str) -> str:
+    # A digest, not the caller itself: the cursor travels through clients and logs.
+    return hashlib.sha256(caller.encode("utf-8", "surrogatepass")).hexdigest()[:16]

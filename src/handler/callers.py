@@ -1,0 +1,69 @@
+"""Who is calling: the namespace a request's sessions (and memory) live in.
+
+- AWS_IAM: the principal's ARN; for Cognito identity-pool users, whose role ARN is the same for
+  everyone, their identity id (``cognito:<id>``).
+- JWT: the token's subject (``jwt:<sub>``), so no subject can pose as an ARN or as a synthetic
+  caller (``direct``, ``sqs``, ``eventbridge``).
+- Without an authorizer (`make dev`, `sam local`) everyone is ``local``; on deployed Lambda a
+  request without an identity is refused rather than pooled with others.
+
+A WebSocket connection is bound to its caller at $connect (the identity API Gateway verified
+then); every later frame on it acts as that caller.
+"""
+
+from typing import Any
+
+from pydantic import TypeAdapter, ValidationError
+
+from .error_table import ApiError
+from .schemas import Caller
+
+LOCAL_CALLER = "local"
+DIRECT_CALLER = "direct"
+SQS_CALLER = "sqs"
+EVENTBRIDGE_CALLER = "eventbridge"
+_CALLER = TypeAdapter(Caller)
+
+
+def http_caller(request_context: Any, deployed: bool) -> str:
+    """The caller of an HTTP API (payload 2.0) request."""
+    authorizer = _mapping(_mapping(request_context).get("authorizer"))
+    iam = _mapping(authorizer.get("iam"))
+    cognito_id = _mapping(iam.get("cognitoIdentity")).get("identityId")
+    subject = _mapping(_mapping(authorizer.get("jwt")).get("claims")).get("sub")
+    return _first(cognito_id and f"cognito:{_checked(cognito_id)}", iam.get("userArn"),
+                  subject and f"jwt:{_checked(subject)}", deployed=deployed)
+
+
+def websocket_caller(request_context: Any, deployed: bool) -> str:
+    """The caller of a WebSocket $connect: IAM's identity, or what our JWT authorizer put in
+    its context (``caller``)."""
+    context = _mapping(request_context)
+    identity = _mapping(context.get("identity"))
+    cognito_id = identity.get("cognitoIdentityId")
+    from_token = _mapping(context.get("authorizer")).get("caller")
+    if from_token is not None and not (isinstance(from_token, str) and from_token.startswith("jwt:")):
+        raise ApiError(401, "unauthenticated", "The connection's identity is not one this API issues.")
+    return _first(cognito_id and f"cognito:{_checked(cognito_id)}", identity.get("userArn"), from_token,
+                  deployed=deployed)
+
+
+def _first(*candidates: Any, deployed: bool) -> str:
+    for candidate in candidates:
+        if candidate:
+            return _checked(candidate)
+    if deployed:
+        raise ApiError(401, "unauthenticated", "This API needs a signed-in caller (AWS_IAM or JWT).")
+    return LOCAL_CALLER
+
+
+def _checked(value: Any) -> str:
+    """An identity field as a caller, or 400: a wrong type or invalid text is bad input, not a 500."""
+    try:
+        return _CALLER.validate_python(value)
+    except ValidationError:
+        raise ApiError(400, "invalid_request", "The request's identity fields are not valid text.") from None
+
+
+def _mapping(value: Any) -> dict:
+    return value if isinstance(value, dict) else {}

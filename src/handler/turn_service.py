@@ -1,0 +1,162 @@
+"""The turn service every event source calls: idempotency, the turn, its metrics; long turns
+queued for a worker, and their status.
+
+It receives the request and the invocation's deadline as arguments; it keeps nothing between
+invocations but what the composition root gave it.
+"""
+
+import hashlib
+import secrets
+import time
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.idempotency import idempotent_function
+
+from agent import (AgentError, ChatRequest, Conversations, Deadline, ModelError, ModelThrottled, Reply, SessionBusy,
+                   TurnNotFound)
+
+from .error_table import as_api_error
+from .idempotency import SessionRecordsLayer, idempotency_config
+from .observability import Observability
+from .schemas import ConnectionRef, QueuedTurn
+from .turn_queue import TurnQueue
+
+# A queued turn that finds its session busy looks again this often...
+BUSY_POLL_SECONDS = 2.0
+# ...while at least this much time would be left for the turn itself.
+MIN_TURN_SECONDS = 10.0
+
+
+@dataclass(frozen=True)
+class TurnRequest:
+    """One turn, from whichever source: validated, and with its caller decided."""
+
+    caller: str
+    session_id: str
+    message: str
+    idempotency_key: str | None = None
+
+
+def reply_body(reply: Reply) -> dict[str, Any]:
+    """The JSON of a turn's reply: the POST's 200 body, a direct invocation's result, a "reply" frame."""
+    return {
+        "session_id": reply.session_id,
+        "reply": reply.reply,
+        "stop_reason": reply.stop_reason,
+        "usage": {"input_tokens": reply.input_tokens, "output_tokens": reply.output_tokens},
+        "message_count": reply.message_count,
+    }
+
+
+class TurnService:
+    def __init__(self, conversations: Conversations, queue: TurnQueue, observe: Observability,
+                 idempotency_ttl_seconds: int) -> None:
+        self.conversations = conversations
+        self.queue = queue
+        self.logger, self.metrics = observe.logger, observe.metrics
+        self.idempotency_ttl_seconds = idempotency_ttl_seconds
+
+    # ---- turns run now ---------------------------------------------------------------------
+    def run(self, request: TurnRequest, deadline: Deadline, on_delta: Any = None) -> dict[str, Any]:
+        """A turn; with an idempotency key, a retry replays the first reply instead of running again."""
+        self.logger.append_keys(session_id=request.session_id)  # on every line of this invocation
+        if request.idempotency_key is None:
+            return self._turn(request=asdict(request), deadline=deadline, on_delta=on_delta)
+        records = self.conversations.store.records(request.caller, request.session_id, deadline)
+        once = idempotent_function(data_keyword_argument="request", persistence_store=SessionRecordsLayer(records),
+                                   config=idempotency_config(self.idempotency_ttl_seconds, deadline))(self._turn)
+        return once(request=asdict(request), deadline=deadline, on_delta=on_delta)
+
+    def _turn(self, request: dict[str, Any], deadline: Deadline, on_delta: Any) -> dict[str, Any]:
+        chat = ChatRequest(request["caller"], request["session_id"], request["message"])
+        try:
+            reply = self.conversations.chat(chat, deadline, on_delta)
+        except (ModelError, ModelThrottled) as error:
+            self.metrics.add_metric(name="ModelErrors", unit=MetricUnit.Count, value=1)
+            self.metrics.add_metadata(key="model_error", value=error.code)
+            raise
+        self.metrics.add_metric(name="Turns", unit=MetricUnit.Count, value=1)
+        self.metrics.add_metric(name="ModelLatency", unit=MetricUnit.Milliseconds, value=reply.model_seconds * 1000)
+        self.metrics.add_metric(name="InputTokens", unit=MetricUnit.Count, value=reply.input_tokens)
+        self.metrics.add_metric(name="OutputTokens", unit=MetricUnit.Count, value=reply.output_tokens)
+        self.logger.info("turn stored", extra={"message_count": reply.message_count, "stop_reason": reply.stop_reason})
+        return reply_body(reply)
+
+    # ---- turns queued for a worker ---------------------------------------------------------
+    def enqueue(self, request: TurnRequest, deadline: Deadline, connection: ConnectionRef | None = None,
+                turn_id: str | None = None) -> dict[str, Any]:
+        """Queue a long turn; its status record says "queued" until a worker takes it. A retried
+        request with the same idempotency key finds its turn (see turn_id_for) instead of queueing
+        another; the answer is then that turn's status record."""
+        turn_id = turn_id or turn_id_for(request)
+        records = self._records(request.caller, request.session_id, deadline)
+        status = {"turn_id": turn_id, "status": "queued", "created_at": _now()}
+        if records.create(_record(turn_id), status) is None:
+            return {**records.get(_record(turn_id))[0], "session_id": request.session_id}
+        turn = QueuedTurn(caller=request.caller, session_id=request.session_id, turn_id=turn_id,
+                          message=request.message, idempotency_key=request.idempotency_key, connection=connection)
+        try:
+            self.queue.send(turn, deadline)
+        except AgentError:
+            records.delete(_record(turn_id))
+            raise
+        return {**status, "session_id": request.session_id}
+
+    def run_queued(self, turn: QueuedTurn, deadline: Deadline, on_delta: Any = None) -> dict[str, Any]:
+        """A worker's turn: status "running", then "done" with the reply or "failed" with the
+        error. Idempotent on the turn id, so a redelivered message replays instead of running twice."""
+        records = self._records(turn.caller, turn.session_id, deadline)
+        started = {"turn_id": turn.turn_id, "created_at": _now()}
+        found = records.get(_record(turn.turn_id))
+        if found is not None:
+            started["created_at"] = found[0].get("created_at", started["created_at"])
+        records.put(_record(turn.turn_id), {**started, "status": "running"})
+        request = TurnRequest(turn.caller, turn.session_id, turn.message, turn.idempotency_key or turn.turn_id)
+        try:
+            reply = self._run_when_free(request, deadline, on_delta)
+        except Exception as error:
+            records.put(_record(turn.turn_id), {**started, "status": "failed", "error": as_api_error(error).body()["error"],
+                                                "updated_at": _now()})
+            raise
+        records.put(_record(turn.turn_id), {**started, "status": "done", "reply": reply, "updated_at": _now()})
+        return reply
+
+    def _run_when_free(self, request: TurnRequest, deadline: Deadline, on_delta: Any) -> dict[str, Any]:
+        """A queued turn waits for its session instead of being refused: a synchronous POST may
+        hold it, for its lease at most."""
+        while True:
+            try:
+                return self.run(request, deadline, on_delta)
+            except SessionBusy as busy:
+                wait = min(float(busy.retry_after or 1), BUSY_POLL_SECONDS)
+                if deadline.remaining() < wait + MIN_TURN_SECONDS:
+                    raise
+                time.sleep(wait)
+
+    def status(self, caller: str, session_id: str, turn_id: str, deadline: Deadline) -> dict[str, Any]:
+        found = self._records(caller, session_id, deadline).get(_record(turn_id))
+        if found is None:
+            raise TurnNotFound(f"Session {session_id} has no turn {turn_id}.")
+        return {**found[0], "session_id": session_id}
+
+    def _records(self, caller: str, session_id: str, deadline: Deadline) -> Any:
+        return self.conversations.store.records(caller, session_id, deadline)
+
+
+def _record(turn_id: str) -> str:
+    return f"turn-{turn_id}"
+
+
+def turn_id_for(request: TurnRequest) -> str:
+    """A new turn's id; derived from the idempotency key when there is one."""
+    if request.idempotency_key is None:
+        return "t_" + secrets.token_hex(16)
+    key = f"{request.caller}\n{request.session_id}\n{request.idempotency_key}"
+    return "t_" + hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat()

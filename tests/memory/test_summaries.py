@@ -1,0 +1,94 @@
+"""HISTORY_POLICY=summarize: messages that outgrow the window are folded into a summary, made
+once per overflow, stored with the session and restored without another model call."""
+
+import pytest
+
+from model_server import Reply
+from tests.conftest import Api, BUCKET
+
+SESSION = "long_chat"
+
+
+def summary_requests(model_server) -> list[dict]:
+    return [r for r in model_server.requests
+            if "conversation summarizer" in str(r["messages"][0].get("content", "")).lower()]
+
+
+def expected_summaries(turns: int, window: int) -> int:
+    """How many times the history outgrows the window: each turn adds 2 messages; a summary keeps
+    window//2|1 of them plus itself."""
+    size, summaries = 0, 0
+    keep = (window // 2) | 1
+    for _ in range(turns):
+        size += 2
+        if size > window:
+            summarized = min(int(size * 0.8), size - keep)
+            size = size - summarized + 1
+            summaries += 1
+    return summaries
+
+
+def test_a_name_given_in_turn_1_is_recalled_at_turn_30_with_a_window_of_6(env, model_server):
+    api = Api({**env, "HISTORY_WINDOW": "6"})
+    assert api.post(SESSION, "Hey, my name is Arindam.")[0] == 200
+    for n in range(2, 30):
+        status, _, reply = api.post(SESSION, f"Here is filler message number {n}.")
+        assert status == 200 and reply["message_count"] == 2 * n
+
+    status, _, reply = api.post(SESSION, "Do you remember my name?")
+
+    assert status == 200 and "Arindam" in reply["reply"]
+    summaries = summary_requests(model_server)
+    assert len(summaries) == expected_summaries(30, 6) == 14  # one model call per overflow, none again
+    assert len(model_server.requests) == 30 + len(summaries)
+    last = model_server.requests[-1]["messages"]
+    assert len([m for m in last if m["role"] != "system"]) <= 6 + 1  # the window (with its summary)
+    assert len(api.history(SESSION, "limit=1000")[2]["messages"]) == 60  # every message is still there
+
+
+def test_the_summary_is_restored_by_a_new_container_without_a_model_call(env, model_server):
+    settings = {**env, "HISTORY_WINDOW": "4"}
+    api = Api(settings)
+    for n in range(3):
+        api.post(SESSION, f"Fact number {n}: my name is Arindam." if n == 0 else f"filler {n}")
+    made = len(summary_requests(model_server))
+    assert made == 1
+
+    fresh = Api(settings)  # a new container: only the stored session links the turns
+    assert "Arindam" in fresh.post(SESSION, "Do you remember my name?")[2]["reply"]
+    assert len(summary_requests(model_server)) == made
+    summary_sent = [m for m in model_server.requests[-1]["messages"] if "Arindam" in str(m.get("content"))]
+    assert summary_sent, "the restored summary reached the model"
+
+
+def test_a_failed_summary_falls_back_to_the_window_for_that_turn(env, model_server):
+    api = Api({**env, "HISTORY_WINDOW": "4"})
+    api.post(SESSION, "Hey, my name is Arindam.")
+    api.post(SESSION, "filler one")
+    model_server.queue(Reply.say("A fine reply."), Reply.error(500))  # the reply, then the failed summary
+    status, _, reply = api.post(SESSION, "filler two")
+
+    assert status == 200 and reply["reply"] == "A fine reply."
+    assert api.texts(SESSION)[-1] == "A fine reply."  # the turn was stored
+    api.post(SESSION, "What now?")
+    sent = [m for m in model_server.requests[-1]["messages"] if m["role"] != "system"]
+    assert len(sent) <= 4 + 1  # the window held the history while there was no summary
+    assert len(api.history(SESSION)[2]["messages"]) == 8
+
+
+@pytest.mark.parametrize("first, then", [("window", "summarize"), ("summarize", "window")])
+def test_changing_the_policy_keeps_existing_sessions_working(env, model_server, first, then):
+    for n, policy in enumerate([first, first, then, then]):
+        status, _, reply = Api({**env, "HISTORY_POLICY": policy, "HISTORY_WINDOW": "4"}).post(SESSION, f"turn {n}")
+        assert status == 200 and reply["message_count"] == 2 * (n + 1)
+
+
+def test_a_summarized_session_costs_the_same_reads_per_turn(env, s3, model_server):
+    calls: list[str] = []
+    api = Api({**env, "HISTORY_WINDOW": "4", "SESSION_BUCKET": BUCKET})
+    for n in range(4):
+        api.post(SESSION, f"turn {n}")
+    client = api.services.clients.client("s3")
+    client.meta.events.register("before-send.s3", lambda event_name, **_: calls.append(event_name.rsplit(".", 1)[-1]))
+    api.post(SESSION, "one more")
+    assert calls.count("GetObject") == 2 and "ListObjectsV2" not in calls

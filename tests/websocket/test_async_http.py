@@ -1,0 +1,95 @@
+"""POST /messages with `Prefer: respond-async`: 202 at once, the turn runs in a worker, and
+GET /sessions/{id}/turns/{turn_id} follows it to its reply. A synchronous POST keeps its 409."""
+
+import threading
+import time
+
+from model_server import Reply
+from tests.conftest import Api
+
+SESSION = "user_arindam_convo_123"
+ASYNC = {"Prefer": "respond-async"}
+
+
+def test_an_async_post_is_accepted_then_done_with_its_reply(ws, aws, model_server):
+    api = ws.api
+    status, headers, accepted = api.post(SESSION, "Hey, my name is Arindam.", headers=ASYNC)
+    assert status == 202
+    assert set(accepted) == {"session_id", "turn_id", "status", "location"} and accepted["status"] == "queued"
+    assert headers["Location"] == accepted["location"] == f"/sessions/{SESSION}/turns/{accepted['turn_id']}"
+    assert api.request("GET", accepted["location"])[2]["status"] == "queued"
+    assert model_server.requests == []
+
+    ws.run_worker()
+
+    status, _, turn = api.request("GET", accepted["location"])
+    assert status == 200 and turn["status"] == "done" and "error" not in turn
+    assert turn["reply"]["reply"] == "Noted: Hey, my name is Arindam." and turn["reply"]["message_count"] == 2
+    assert api.texts(SESSION) == ["Hey, my name is Arindam.", "Noted: Hey, my name is Arindam."]
+
+
+def test_a_failed_async_turn_says_why_and_stores_nothing(ws, aws, model_server):
+    model_server.queue(Reply.error(500))
+    location = ws.api.post(SESSION, "hello", headers=ASYNC)[2]["location"]
+    ws.run_worker()
+    turn = ws.api.request("GET", location)[2]
+    assert turn["status"] == "failed" and turn["error"]["code"] == "model_error" and "reply" not in turn
+    assert ws.api.history(SESSION)[0] == 404
+
+
+def test_an_async_retry_with_the_same_key_finds_the_same_turn(ws, aws):
+    key = {**ASYNC, "Idempotency-Key": "order-42"}
+    first = ws.api.post(SESSION, "hello", headers=key)[2]
+    again = ws.api.post(SESSION, "hello", headers=key)[2]
+    assert again["turn_id"] == first["turn_id"]
+    assert len(aws.take_turns()) == 1
+
+
+def test_an_unknown_turn_is_404(ws):
+    status, _, body = ws.api.request("GET", f"/sessions/{SESSION}/turns/t_{'0' * 32}")
+    assert status == 404 and body["error"]["code"] == "turn_not_found"
+
+
+def test_without_a_turn_queue_an_async_post_is_503_and_stores_nothing(api, session_dir):
+    status, _, body = api.post(SESSION, "hello", headers=ASYNC)
+    assert status == 503 and body["error"]["code"] == "queue_unavailable"
+    assert not list(session_dir.rglob("*.json"))
+
+
+def test_a_sync_post_is_refused_while_a_queued_turn_runs_and_the_worker_waits_for_a_sync_one(ws, aws, model_server):
+    model_server.queue(Reply.say("slow sync answer", delay=2.5))
+    other_container = Api(ws.api.env)  # like Lambda: one request at a time per container
+    sync = threading.Thread(target=lambda: other_container.post(SESSION, "sync turn"))
+    sync.start()
+    time.sleep(0.5)  # the sync turn holds the session
+    status, _, body = ws.api.post(SESSION, "another sync turn")
+    assert status == 409 and body["error"]["code"] == "session_busy"
+
+    location = ws.api.post(SESSION, "queued turn", headers=ASYNC)[2]["location"]
+    started = time.monotonic()
+    ws.run_worker()  # waits for the session instead of failing
+    sync.join()
+    assert ws.api.request("GET", location)[2]["status"] == "done" and time.monotonic() - started > 1
+    assert ws.api.texts(SESSION)[::2] == ["sync turn", "queued turn"]
+
+
+def test_turn_records_go_with_the_session(ws, aws):
+    location = ws.api.post(SESSION, "hello", headers=ASYNC)[2]["location"]
+    ws.run_worker()
+    assert ws.api.delete(SESSION)[0] == 204
+    assert ws.api.request("GET", location)[0] == 404
+
+
+def test_the_worker_honours_its_longer_timeout(ws_env, aws, model_server):
+    """A turn longer than the HTTP function's 29 s completes in a worker whose timeout is longer:
+    simulated here with a 4 s function and a 12 s worker, the model taking 6 s."""
+    from tests.websocket.conftest import WebSocketClient
+
+    ws = WebSocketClient(Api(ws_env), aws)
+    model_server.queue(Reply.stall_before_first_byte(6))
+    status, _, body = ws.api.post(SESSION, "slow", timeout=4)
+    assert status == 504
+    model_server.queue(Reply.stall_before_first_byte(6))
+    location = ws.api.post(SESSION, "slow", headers=ASYNC, timeout=4)[2]["location"]
+    ws.run_worker(timeout=12)
+    assert ws.api.request("GET", location)[2]["status"] == "done"
