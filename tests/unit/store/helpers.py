@@ -89,8 +89,8 @@ def history_texts(store: SessionStore, session_id: str, caller: str = CALLER) ->
 
 def stored(store: SessionStore) -> dict[str, bytes]:
     """Every stored object or file (key relative to the store's root) with its content."""
-    backend = store.backend
-    if hasattr(backend, "client"):
+    backend = store.objects
+    if hasattr(backend, "bucket"):
         base = f"{backend.prefix}/" if backend.prefix else ""
         found = {}
         for page in backend.client.get_paginator("list_objects_v2").paginate(Bucket=backend.bucket, Prefix=base):
@@ -104,7 +104,7 @@ def stored(store: SessionStore) -> dict[str, bytes]:
     return {
         str(path.relative_to(root)).replace(os.sep, "/"): path.read_bytes()
         for path in root.rglob("*")
-        if path.is_file() and path.name != ".leases.lock"
+        if path.is_file() and path.name != ".lock"
     }
 
 

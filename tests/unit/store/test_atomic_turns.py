@@ -73,10 +73,11 @@ def test_reads_inside_a_turn_see_its_buffered_writes(store: SessionStore, model_
     with store.turn(CALLER, "s1") as session_manager:
         agent = make_agent(session_manager, model_server)
         agent("hello")
-        assert session_manager.read_session("s1") is not None
-        assert session_manager.read_agent("s1", "default").agent_id == "default"
-        assert session_manager.read_message("s1", "default", 1).message["role"] == "assistant"
-        assert [m.message_id for m in session_manager.list_messages("s1", "default")] == [0, 1]
+        repository = session_manager.session_repository
+        assert repository.read_session("s1") is not None
+        assert repository.read_agent("s1", "default").agent_id == "default"
+        assert repository.read_message("s1", "default", 1).message["role"] == "assistant"
+        assert [m.message_id for m in repository.list_messages("s1", "default")] == [0, 1]
         assert stored(store) == {} or all(key.endswith(".lease") for key in stored(store))
 
 

@@ -16,7 +16,7 @@ def test_a_turn_costs_the_same_requests_at_any_history_length(
     s3_store: SessionStore, model_server: ModelServer, history: int
 ) -> None:
     seed(s3_store, "s1", history, model_server)
-    requests = S3Requests(s3_store.backend.client)
+    requests = S3Requests(s3_store.objects.client)
     reply = chat(s3_store, "s1", "one more", model_server)
     assert requests.take() == PLAIN_TURN
     assert reply == "Noted: one more"
@@ -31,14 +31,14 @@ def test_a_turn_with_a_tool_call_writes_only_its_four_messages(
 
     seed(s3_store, "s1", 100, model_server)
     model_server.queue(Reply.call_tool("lookup_weather", {"city": "Paris"}))
-    requests = S3Requests(s3_store.backend.client)
+    requests = S3Requests(s3_store.objects.client)
     assert chat(s3_store, "s1", "Weather in Paris?", model_server) == "The tool returned: It is sunny in Paris."
     assert requests.take() == {"PutObject": 6, "GetObject": 2, "DeleteObject": 1}
     assert len(history_texts(s3_store, "s1")) == 104
 
 
 def test_a_new_session_costs_the_same_reads_and_one_more_write(s3_store: SessionStore, model_server: ModelServer) -> None:
-    requests = S3Requests(s3_store.backend.client)
+    requests = S3Requests(s3_store.objects.client)
     chat(s3_store, "s1", "hello", model_server)
     # lease PUT, GET session.json + agent.json (both missing), PUT session.json, 2 messages, agent.json, lease DELETE
     assert requests.take() == {"PutObject": 5, "GetObject": 2, "DeleteObject": 1}
@@ -50,11 +50,11 @@ def test_a_session_written_by_the_stock_manager_is_read_the_stock_way_once(
     from strands.session.s3_session_manager import S3SessionManager
 
     from .helpers import BUCKET, make_agent
-    from agent.store.naming import caller_segment
+    from agent.store.keys import caller_segment
 
     stock = S3SessionManager("s1", bucket=BUCKET, prefix=f"sessions/{caller_segment(CALLER)}")
     make_agent(stock, model_server)("Hey, my name is Arindam.")
-    requests = S3Requests(s3_store.backend.client)
+    requests = S3Requests(s3_store.objects.client)
     assert chat(s3_store, "s1", "Do you remember my name?", model_server) == "Yes, your name is Arindam."
     assert requests.take()["ListObjectsV2"] == 1  # no snapshot yet: listed, as Strands does
     chat(s3_store, "s1", "and now?", model_server)

@@ -10,7 +10,8 @@ from strands.types.session import SessionMessage
 
 from agent.errors import SessionBusy
 from agent.store import SessionStore
-from agent.store.naming import SessionName
+from agent.store.keys import SessionKeys
+from agent.store.repository import encode
 from model_server import ModelServer, Reply
 
 from .helpers import CALLER, chat, history_texts, make_agent, stored, texts
@@ -69,9 +70,8 @@ def test_leftovers_of_a_commit_killed_half_way_are_ignored_and_removed(
 ) -> None:
     store = short_lease_store
     chat(store, "s1", "Hey, my name is Arindam.", model_server)
-    name = SessionName.of(CALLER, "s1")
-    store.backend.leases.acquire(store.backend.lease_key(name))  # the dying turn held the lease...
-    manager = store.backend.manager(name, open_session=False)
+    keys = SessionKeys.of(CALLER, "s1")
+    store.leases.take(store.objects, keys.lease)  # the dying turn held the lease...
     lost = [  # ...and had written four of its messages, but not agent.json, when it died
         {"role": "user", "content": [{"text": "lost question"}]},
         {"role": "assistant", "content": [{"toolUse": {"toolUseId": "t1", "name": "lookup_weather", "input": {}}}]},
@@ -79,7 +79,7 @@ def test_leftovers_of_a_commit_killed_half_way_are_ignored_and_removed(
         {"role": "assistant", "content": [{"text": "lost answer"}]},
     ]
     for index, message in enumerate(lost, start=2):
-        manager._save(manager._get_message_path("s1", "default", index), SessionMessage.from_message(message, index).to_dict())
+        store.objects.put(keys.message("default", index), encode(SessionMessage.from_message(message, index).to_dict()))
     time.sleep(1.1)
 
     assert chat(store, "s1", "Do you remember my name?", model_server) == "Yes, your name is Arindam."
@@ -120,11 +120,11 @@ def stock_manager(store: SessionStore, kind: str) -> Any:
     from strands.session.file_session_manager import FileSessionManager
     from strands.session.s3_session_manager import S3SessionManager
 
-    from agent.store.naming import caller_segment
+    from agent.store.keys import caller_segment
 
     from .helpers import BUCKET
 
     segment = caller_segment(CALLER)
     if kind == "s3":
         return S3SessionManager("s1", bucket=BUCKET, prefix=f"sessions/{segment}")
-    return FileSessionManager("s1", storage_dir=os.path.join(store.backend.root, segment))
+    return FileSessionManager("s1", storage_dir=os.path.join(store.objects.root, segment))

@@ -4,7 +4,7 @@ import time
 from datetime import datetime, timedelta, timezone
 
 from agent.store import SessionStore
-from agent.store.naming import SessionName
+from agent.store.keys import SessionKeys
 from model_server import ModelServer
 
 from .helpers import CALLER, chat, history_texts, stored
@@ -18,7 +18,7 @@ def test_expire_idle_deletes_whole_idle_sessions_and_skips_active_and_busy_ones(
         for i in range(3):
             chat(store, session_id, f"fact {i}", model_server)
     chat(store, "idle", "another fact", model_server, caller="local")
-    busy = store.backend.leases.acquire(store.backend.lease_key(SessionName.of(CALLER, "busy")))
+    busy = store.leases.take(store.objects, SessionKeys.of(CALLER, "busy").lease)
     time.sleep(1.1)  # S3 keeps LastModified to the second
     middle = datetime.now(timezone.utc)
     time.sleep(1.1)
@@ -34,7 +34,7 @@ def test_expire_idle_deletes_whole_idle_sessions_and_skips_active_and_busy_ones(
     assert len(history_texts(store, "busy")) == 6
     assert len(history_texts(store, "idle", caller="someone-else")) == 2
 
-    store.backend.leases.release(busy)
+    store.leases.release(store.objects, busy)
     later = middle + ttl + timedelta(days=1)
     assert sorted(store.expire_idle(later)) == [f"{CALLER}/active", f"{CALLER}/busy", "someone-else/idle"]
     assert stored(store) == {}

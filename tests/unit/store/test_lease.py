@@ -7,7 +7,7 @@ import pytest
 
 from agent.errors import SessionBusy
 from agent.store import SessionStore
-from agent.store.naming import SessionName
+from agent.store.keys import SessionKeys
 from model_server import ModelServer
 
 from .helpers import CALLER, chat, history_texts, make_agent, stored
@@ -41,8 +41,8 @@ def test_a_holder_that_dies_loses_the_lease_after_it_expires(
     short_lease_store: SessionStore, model_server: ModelServer
 ) -> None:
     store = short_lease_store
-    name = SessionName.of(CALLER, "s1")
-    store.backend.leases.acquire(store.backend.lease_key(name))  # ...and never released: the holder died
+    name = SessionKeys.of(CALLER, "s1")
+    store.leases.take(store.objects, name.lease)  # ...and never released: the holder died
     with pytest.raises(SessionBusy) as busy:
         chat(store, "s1", "too early", model_server)
     assert busy.value.retry_after == 1

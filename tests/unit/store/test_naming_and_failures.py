@@ -9,7 +9,7 @@ import pytest
 from agent.errors import InvalidRequest, StoreUnavailable
 from agent.settings import Settings
 from agent.store import open_store, s3_client
-from agent.store.naming import caller_from_segment, caller_segment, check_session_id
+from agent.store.keys import caller_from_segment, caller_segment, check_session_id
 from model_server import ModelServer
 
 from .helpers import CALLER, chat, stored
@@ -75,10 +75,10 @@ def test_a_failure_while_committing_stores_no_agent_state(s3_bucket: Any, tmp_pa
         if params["Key"].endswith("agent.json"):
             raise ConnectionError("S3 went away")
 
-    store.backend.client.meta.events.register("before-parameter-build.s3.PutObject", refuse_agent_json)
+    store.objects.client.meta.events.register("before-parameter-build.s3.PutObject", refuse_agent_json)
     with pytest.raises(StoreUnavailable):
         chat(store, "s1", "second", model_server)
-    store.backend.client.meta.events.unregister("before-parameter-build.s3.PutObject", refuse_agent_json)
+    store.objects.client.meta.events.unregister("before-parameter-build.s3.PutObject", refuse_agent_json)
     after = stored(store)
     assert {k: v for k, v in after.items() if not k.endswith(("message_2.json", "message_3.json"))} == before
     assert [m.message_id for m in store.history(CALLER, "s1")] == [0, 1]  # the half-written turn is not visible

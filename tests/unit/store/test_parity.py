@@ -10,7 +10,7 @@ from strands.session.file_session_manager import FileSessionManager
 from strands.session.s3_session_manager import S3SessionManager
 
 from agent.store import SessionStore
-from agent.store.naming import caller_segment
+from agent.store.keys import caller_segment
 from model_server import ModelServer, Reply
 
 from .helpers import BUCKET, CALLER, chat, make_agent, make_store, stored
@@ -79,7 +79,7 @@ def test_s3_and_files_store_and_restore_the_same_conversation(
     expected = restored_by_store(files, model_server)
     assert restored_by_store(s3, model_server) == expected
     stock_s3 = S3SessionManager("s1", bucket=BUCKET, prefix=f"sessions/{segment}")
-    stock_files = FileSessionManager("s1", storage_dir=os.path.join(files.backend.root, segment))
+    stock_files = FileSessionManager("s1", storage_dir=os.path.join(files.objects.root, segment))
     assert restored_by_stock(stock_s3, model_server) == expected
     assert restored_by_stock(stock_files, model_server) == expected
 
@@ -97,7 +97,7 @@ def test_a_session_started_by_a_stock_manager_continues_in_the_store(
         if kind == "s3":
             stock: Any = S3SessionManager("s1", bucket=BUCKET, prefix=f"sessions/{segment}")
         else:
-            stock = FileSessionManager("s1", storage_dir=os.path.join(store.backend.root, segment))
+            stock = FileSessionManager("s1", storage_dir=os.path.join(store.objects.root, segment))
         make_agent(stock, model_server)("Hey, my name is Arindam.")
         assert chat(store, "s1", "Do you remember my name?", model_server) == "Yes, your name is Arindam."
         assert chat(store, "s1", "And again?", model_server) == "Noted: And again?"
