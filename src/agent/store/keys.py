@@ -4,11 +4,17 @@
     <caller>/session_<id>/session.json                            Strands' Session
     <caller>/session_<id>/agents/agent_default/agent.json         SessionAgent + "_snapshot": the commit point
     <caller>/session_<id>/agents/agent_default/messages/message_<n>.json
+    <caller>/session_<id>/records/<name>.json                     records that live and die with the session
+    <caller>/<name>.json                                          caller documents (memory.json)
+    .connections/<connection id>.json                             a WebSocket connection's caller
+    .expiry-sweep-cursor                                          where an unfinished sweep resumes
 
 Under a caller's segment this is Strands' own layout (S3SessionManager / FileSessionManager with
 prefix / storage_dir = <root>/<caller>), so their stock managers read what we write and we read
 what they wrote. This module is the one place that decides that a caller (an IAM ARN, a JWT
-``sub``, ``local``) can never escape its namespace: every key is built here.
+``sub``, ``local``) can never escape its namespace: every key is built here. Nothing else can be
+taken for a session: only a session's folder and lease start with "session_<valid id>" and end
+so; a segment never starts with "." (encoded), so ".connections" is no caller's.
 """
 
 import hashlib
@@ -26,6 +32,9 @@ _MAX_SEGMENT = 200
 # Percent-encoding only ever emits "%" + two upper-case hex digits, so "%sha256-" cannot collide.
 _HASHED = "%sha256-"
 
+DOCUMENT_NAME = re.compile(r"[a-z][a-z_]{0,40}")
+RECORD_NAME = re.compile(r"[A-Za-z0-9_.:-]{1,200}")
+CONNECTIONS = ".connections/"
 SESSION_PREFIX = "session_"  # Strands' own prefixes (S3SessionManager / FileSessionManager)
 LEASE_SUFFIX = ".lease"
 MESSAGE_PREFIX = "message_"
@@ -48,6 +57,27 @@ def caller_segment(caller: str) -> str:
 def caller_from_segment(segment: str) -> str:
     """The caller a segment was made from (a hashed segment is returned as it is)."""
     return segment if segment.startswith(_HASHED) else unquote(segment, errors="strict")
+
+
+def caller_document(caller: str, name: str) -> str:
+    """A small JSON document of the caller's, beside their sessions (e.g. memory.json)."""
+    if not isinstance(name, str) or not DOCUMENT_NAME.fullmatch(name):
+        raise InvalidRequest("a caller document's name must match ^[a-z][a-z_]{0,40}$")
+    return f"{caller_segment(caller)}/{name}.json"
+
+
+def parse_caller_document(key: str) -> tuple[str, str] | None:
+    """(segment, name) for a caller document's key; None for anything else."""
+    segment, slash, file = key.partition("/")
+    name = file.removesuffix(".json")
+    if slash and file.endswith(".json") and DOCUMENT_NAME.fullmatch(name) and not segment.startswith("."):
+        return segment, name
+    return None
+
+
+def connection(connection_id: str) -> str:
+    """API Gateway connection ids are base64-like ("=" and "/" included): encoded like a caller."""
+    return f"{CONNECTIONS}{caller_segment(connection_id)}.json"
 
 
 def check_session_id(session_id: str) -> str:
@@ -99,6 +129,11 @@ class SessionKeys:
 
     def message(self, agent_id: str, message_id: int) -> str:
         return f"{self.messages(agent_id)}{int(message_id)}.json"
+
+    def record(self, name: str) -> str:
+        if not isinstance(name, str) or not RECORD_NAME.fullmatch(name):
+            raise InvalidRequest("a record's name must match ^[A-Za-z0-9_.:-]{1,200}$")
+        return f"{self.folder}records/{name}.json"
 
     def message_id(self, agent_id: str, key: str) -> int | None:
         """The id in a message key (as listed), or None for anything else."""

@@ -21,7 +21,6 @@ Strands' own S3/File repositories it changes only *when* and *how much* is read 
 """
 
 import dataclasses
-import json
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
@@ -29,6 +28,7 @@ from strands.session.session_repository import SessionRepository
 from strands.types.exceptions import SessionException
 from strands.types.session import Session, SessionAgent, SessionMessage, decode_bytes_values
 
+from .documents import decode, encode
 from .failures import guarded
 from .keys import SessionKeys
 from .lease import lost
@@ -37,15 +37,6 @@ from .objects import ObjectStore, StoredObject
 Doc = dict[str, Any]
 SNAPSHOT = "_snapshot"
 _MESSAGE_FIELDS = frozenset(f.name for f in dataclasses.fields(SessionMessage))
-
-
-def encode(document: Doc) -> bytes:
-    """As Strands writes its JSON (S3SessionManager / FileSessionManager)."""
-    return json.dumps(document, indent=2, ensure_ascii=False).encode("utf-8")
-
-
-def decode(stored: StoredObject | None) -> Doc | None:
-    return None if stored is None else json.loads(stored.body)
 
 
 def to_session_message(data: Doc) -> SessionMessage:
@@ -132,8 +123,8 @@ class TurnRepository(SessionRepository):
     @guarded("committing a turn")
     def write_messages(self) -> None:
         """session.json for a new session, then every message of the turn: all but the commit point."""
-        if self.new_session is not None:
-            self.objects.put(self.keys.session, encode(self.new_session))
+        if self.new_session is not None and not self.objects.put_if_absent(self.keys.session, encode(self.new_session)):
+            raise lost()  # it was absent when the turn began: another writer created it since
         for agent_id, record in self.agents.items():
             written = [(i, self.keys.message(agent_id, i), encode(m)) for i, m in sorted(record.pending_messages.items())]
             changed = [(key, body) for i, key, body in written if i < (record.count or 0)]  # a redaction
