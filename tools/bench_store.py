@@ -6,10 +6,12 @@ and the agent state), for both managers in the same run, and their time ratio. N
 called: the turn is driven through the Agent's own hooks, exactly as an invocation fires them.
 
 moto runs as a separate process on 127.0.0.1, so the server's work does not share our GIL.
-Both managers use the same boto3 client (the stock one would otherwise build a client per
-turn, which is not storage time).
+Both managers use clients of the same AwsClients (the stock one gets the default tier's
+client; it would otherwise build a client per turn, which is not storage time).
 
-Usage: python tools/bench_store.py [--turns 15] [--window 40] [--histories 10,100,400]
+"nw" rows: the same history with no window (every message restored, so the snapshot holds them all).
+
+Usage: python tools/bench_store.py [--turns 15] [--window 40] [--histories 10,100,400] [--unwindowed 400]
 """
 
 import argparse
@@ -32,7 +34,6 @@ for name, value in {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "benc
     os.environ[name] = value  # moto only: never a real account
 os.environ.pop("AWS_PROFILE", None)
 
-from botocore.config import Config  # noqa: E402
 import boto3  # noqa: E402
 from strands import Agent  # noqa: E402
 from strands.agent.conversation_manager import SlidingWindowConversationManager  # noqa: E402
@@ -40,9 +41,11 @@ from strands.hooks import AfterInvocationEvent, MessageAddedEvent  # noqa: E402
 from strands.models.litellm import LiteLLMModel  # noqa: E402
 from strands.session.s3_session_manager import S3SessionManager  # noqa: E402
 
+from agent.aws_clients import AwsClients  # noqa: E402
+from agent.deadline import Deadline  # noqa: E402
 from agent.settings import Settings  # noqa: E402
 from agent.store import SessionStore, open_store  # noqa: E402
-from agent.store.naming import caller_segment  # noqa: E402
+from agent.store.keys import caller_segment  # noqa: E402
 
 BUCKET = "bench-sessions"
 CALLER = "arn:aws:sts::123456789012:assumed-role/ChatRole/bench"
@@ -88,11 +91,11 @@ class SharedClient:
 
 
 class Requests:
-    """HTTP requests the client sends, by S3 operation."""
+    """HTTP requests the session's clients send (every tier's: registered before any is made), by S3 operation."""
 
-    def __init__(self, client: Any) -> None:
+    def __init__(self, session: Any) -> None:
         self.counts: Counter[str] = Counter()
-        client.meta.events.register("before-send.s3", lambda event_name, **_: self.counts.update([event_name.split(".")[-1]]))
+        session.events.register("before-send.s3", lambda event_name, **_: self.counts.update([event_name.split(".")[-1]]))
 
     def take(self) -> Counter[str]:
         counts, self.counts = self.counts, Counter()
@@ -151,12 +154,12 @@ def stock_turns(client: Any, session_id: str, history: int, window: int, turns: 
 
 
 def store_turns(store: SessionStore, session_id: str, history: int, window: int, turns: int) -> Iterator[float]:
-    with store.turn(CALLER, session_id) as session_manager:
-        seed(session_manager, history, window)
+    with store.turn(CALLER, session_id, Deadline.never()) as turn:
+        seed(turn.session_manager, history, window)
     for number in range(turns):
         started = time.perf_counter()
-        with store.turn(CALLER, session_id) as session_manager:
-            drive_turn(make_agent(session_manager, window), history + 2 * number)
+        with store.turn(CALLER, session_id, Deadline.after(30)) as turn:  # as an invocation bounds it
+            drive_turn(make_agent(turn.session_manager, window), history + 2 * number)
         yield time.perf_counter() - started
 
 
@@ -209,36 +212,46 @@ def main() -> None:
     parser.add_argument("--turns", type=int, default=15, help="measured turns per history (plus two warm-ups)")
     parser.add_argument("--window", type=int, default=40, help="HISTORY_WINDOW of both agents")
     parser.add_argument("--histories", default="10,100,400")
+    parser.add_argument("--unwindowed", type=int, default=400,
+                        help="also this history with no window (every message restored); 0 to skip")
     parser.add_argument("--with-snapshot-manager", action="store_true",
                         help="also measure Strands' SnapshotSessionManager with S3Storage (an alternative)")
     args = parser.parse_args()
 
     with moto_server() as endpoint:
-        config = Config(retries={"mode": "standard"}, max_pool_connections=32)
-        client = boto3.client("s3", endpoint_url=endpoint, config=config)
+        os.environ["AWS_ENDPOINT_URL_S3"] = endpoint  # as a deployment would point boto3 elsewhere
+        session = boto3.session.Session()
+        requests = Requests(session)
+        clients = AwsClients(session)  # the store's, as the composition root makes it
+        client = clients.client("s3")  # the default tier's: the stock manager gets the same one
         client.create_bucket(Bucket=BUCKET)
-        store = open_store(Settings(session_bucket=BUCKET, session_prefix="store"), client=client)
-        requests = Requests(client)
+        store = open_store(Settings(session_bucket=BUCKET, session_prefix="store"), clients)
         print(f"S3 storage per turn (moto server on 127.0.0.1), HISTORY_WINDOW={args.window}, "
               f"median of {args.turns} turns\n")
         header = f"{'history':>7} | {'store':<16} | {'requests per turn':<40} | {'total':>5} | {'median ms':>9}"
         print(header)
         print("-" * len(header))
         results = []
-        for history in (int(h) for h in args.histories.split(",")):
-            session_id = f"history-{history}"
+        cases = [(int(h), args.window) for h in args.histories.split(",")]
+        if args.unwindowed:
+            cases.append((args.unwindowed, None))
+        for history, window in cases:
+            session_id = f"history-{history}-{window or 'all'}"
+            window_size = window or 10 * history  # no window: the conversation manager never trims
+            label = f"{history}" if window else f"{history} nw"
             runs = {
-                "stock S3": stock_turns(client, session_id, history, args.window, args.turns + 2),
-                "this store": store_turns(store, session_id, history, args.window, args.turns + 2),
+                "stock S3": stock_turns(client, session_id, history, window_size, args.turns + 2),
+                "this store": store_turns(store, session_id, history, window_size, args.turns + 2),
             }
             if args.with_snapshot_manager:
-                runs["Strands snapshot"] = snapshot_turns(client, session_id, history, args.window, args.turns + 2)
+                runs["Strands snapshot"] = snapshot_turns(client, session_id, history, window_size, args.turns + 2)
             timings = {}
-            for label, (seconds, counts) in measure(runs, requests).items():
-                timings[label] = seconds
-                print(f"{history:>7} | {label:<16} | {describe(counts):<40} | {sum(counts.values()):>5} | {seconds * 1000:>9.1f}")
+            for name, (seconds, counts) in measure(runs, requests).items():
+                timings[name] = seconds
+                print(f"{label:>7} | {name:<16} | {describe(counts):<40} | {sum(counts.values()):>5} | {seconds * 1000:>9.1f}")
             ratio = timings["this store"] / timings["stock S3"]
-            results.append((history, ratio))
+            if window:
+                results.append((history, ratio))
             print(f"{'':>7} | {'ratio':<16} | {'this store / stock time':<40} | {'':>5} | {ratio:>9.2f}")
         print()
         target = dict(results).get(400)

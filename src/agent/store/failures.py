@@ -47,15 +47,3 @@ def guarded(action: str) -> Callable[[F], F]:
         return inner  # type: ignore[return-value]
 
     return wrap
-
-
-def is_conflict(error: ClientError) -> bool:
-    """A conditional request lost: 412 PreconditionFailed, or 409 ConditionalRequestConflict (S3 races)."""
-    code = error.response.get("Error", {}).get("Code", "")
-    status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-    return code in ("PreconditionFailed", "ConditionalRequestConflict") or status in (409, 412)
-
-
-def is_missing(error: ClientError) -> bool:
-    """The object is not there (not: the bucket is not there, which is a store failure)."""
-    return error.response.get("Error", {}).get("Code", "") in ("NoSuchKey", "404", "NotFound")

@@ -47,6 +47,9 @@ class ObjectStore(Protocol):
     def put_if_absent(self, key: str, body: bytes) -> str | None:
         """Create; the new ETag, or None when the key already exists."""
 
+    def put_many_if_absent(self, items: list[tuple[str, bytes]]) -> list[str | None]:
+        """put_if_absent for several objects, concurrently where that helps; in the order given."""
+
     def put_if_match(self, key: str, body: bytes, etag: str) -> str | None:
         """Replace if unchanged since ``etag``; the new ETag, or None when it changed or is gone."""
 

@@ -1,27 +1,28 @@
 """Crash safety: whatever a dead or failed turn left behind, the next turn works normally."""
 
 import threading
-import time
-from typing import Any
 
 import pytest
 from strands import tool
+from strands.session.file_session_manager import FileSessionManager
+from strands.session.s3_session_manager import S3SessionManager
 from strands.types.session import SessionMessage
 
 from agent.errors import SessionBusy
 from agent.store import SessionStore
-from agent.store.naming import SessionName
+from agent.store.documents import encode
+from agent.store.keys import SessionKeys, caller_segment
 from model_server import ModelServer, Reply
 
-from .helpers import CALLER, chat, history_texts, make_agent, stored, texts
+from .helpers import CALLER, NEVER, Backend, Clock, chat, history_texts, make_agent, texts
 
 
 def test_a_turn_killed_inside_its_tool_call_stores_nothing_and_the_next_turn_is_normal(
-    short_lease_store: SessionStore, model_server: ModelServer
+    short_lease_store: SessionStore, backend: Backend, clock: Clock, model_server: ModelServer
 ) -> None:
     store = short_lease_store
     chat(store, "s1", "Hey, my name is Arindam.", model_server)
-    before = stored(store)
+    before = backend.stored()
     frozen, reached = threading.Event(), threading.Event()
 
     @tool
@@ -32,9 +33,9 @@ def test_a_turn_killed_inside_its_tool_call_stores_nothing_and_the_next_turn_is_
         return "too late"
 
     def doomed_turn() -> None:
-        turn = store.turn(CALLER, "s1")
-        session_manager = turn.__enter__()  # never exited: the process dies mid-turn
-        agent = make_agent(session_manager, model_server)
+        block = store.turn(CALLER, "s1", NEVER)  # kept referenced: a collected generator would clean up
+        turn = block.__enter__()  # never exited: the process dies mid-turn
+        agent = make_agent(turn.session_manager, model_server)
         agent.tool_registry.register_tool(slow_lookup)
         agent("Look up Paris")
 
@@ -43,35 +44,30 @@ def test_a_turn_killed_inside_its_tool_call_stores_nothing_and_the_next_turn_is_
     doomed.start()
     try:
         assert reached.wait(10)
-        check_next_turns_are_normal(store, model_server, before)
+        with pytest.raises(SessionBusy):
+            chat(store, "s1", "too early", model_server)
+        assert {k: v for k, v in backend.stored().items() if not k.endswith(".lease")} == before
+        clock.advance(1.1)  # the dead turn's lease runs out
+
+        assert chat(store, "s1", "Do you remember my name?", model_server) == "Yes, your name is Arindam."
+        assert texts(model_server.requests[-1]["messages"]) == [
+            ("user", "Hey, my name is Arindam."),
+            ("assistant", "Noted: Hey, my name is Arindam."),
+            ("user", "Do you remember my name?"),
+        ]
+        assert len(history_texts(store, "s1")) == 4
     finally:
         frozen.set()
         doomed.join(10)
 
 
-def check_next_turns_are_normal(store: SessionStore, model_server: ModelServer, before: dict[str, bytes]) -> None:
-    with pytest.raises(SessionBusy):
-        chat(store, "s1", "too early", model_server)
-    time.sleep(1.1)  # the dead turn's lease runs out
-
-    assert chat(store, "s1", "Do you remember my name?", model_server) == "Yes, your name is Arindam."
-    assert texts(model_server.requests[-1]["messages"]) == [
-        ("user", "Hey, my name is Arindam."),
-        ("assistant", "Noted: Hey, my name is Arindam."),
-        ("user", "Do you remember my name?"),
-    ]
-    assert len(history_texts(store, "s1")) == 4
-    assert set(before) <= set(stored(store))
-
-
 def test_leftovers_of_a_commit_killed_half_way_are_ignored_and_removed(
-    short_lease_store: SessionStore, model_server: ModelServer
+    short_lease_store: SessionStore, backend: Backend, clock: Clock, model_server: ModelServer
 ) -> None:
     store = short_lease_store
     chat(store, "s1", "Hey, my name is Arindam.", model_server)
-    name = SessionName.of(CALLER, "s1")
-    store.backend.leases.acquire(store.backend.lease_key(name))  # the dying turn held the lease...
-    manager = store.backend.manager(name, open_session=False)
+    keys = SessionKeys.of(CALLER, "s1")
+    store.leases.take(store.objects, keys.lease)  # the dying turn held the lease...
     lost = [  # ...and had written four of its messages, but not agent.json, when it died
         {"role": "user", "content": [{"text": "lost question"}]},
         {"role": "assistant", "content": [{"toolUse": {"toolUseId": "t1", "name": "lookup_weather", "input": {}}}]},
@@ -79,8 +75,8 @@ def test_leftovers_of_a_commit_killed_half_way_are_ignored_and_removed(
         {"role": "assistant", "content": [{"text": "lost answer"}]},
     ]
     for index, message in enumerate(lost, start=2):
-        manager._save(manager._get_message_path("s1", "default", index), SessionMessage.from_message(message, index).to_dict())
-    time.sleep(1.1)
+        backend.write(keys.message("default", index), encode(SessionMessage.from_message(message, index).to_dict()))
+    clock.advance(1.1)
 
     assert chat(store, "s1", "Do you remember my name?", model_server) == "Yes, your name is Arindam."
     sent = texts(model_server.requests[-1]["messages"])
@@ -91,13 +87,27 @@ def test_leftovers_of_a_commit_killed_half_way_are_ignored_and_removed(
         ("user", "Do you remember my name?"),
         ("assistant", "Yes, your name is Arindam."),
     ]
-    assert not [key for key in stored(store) if key.endswith(("message_4.json", "message_5.json"))]
+    assert not [key for key in backend.stored() if key.endswith(("message_4.json", "message_5.json"))]
+
+
+def test_leftovers_met_without_a_takeover_are_overwritten(
+    store: SessionStore, backend: Backend, model_server: ModelServer
+) -> None:
+    """A commit that failed half-way (released its lease normally) left message 2 behind."""
+    chat(store, "s1", "first", model_server)
+    keys = SessionKeys.of(CALLER, "s1")
+    leftover = SessionMessage.from_message({"role": "user", "content": [{"text": "never committed"}]}, 2)
+    backend.write(keys.message("default", 2), encode(leftover.to_dict()))
+    assert [t for _, t in history_texts(store, "s1")] == ["first", "Noted: first"]
+    assert chat(store, "s1", "second", model_server) == "Noted: second"
+    assert [t for _, t in history_texts(store, "s1")] == ["first", "Noted: first", "second", "Noted: second"]
 
 
 def test_an_orphaned_tool_call_stored_by_a_killed_stock_turn_is_repaired_on_restore(
-    store: SessionStore, model_server: ModelServer, kind: str
+    store: SessionStore, backend: Backend, model_server: ModelServer
 ) -> None:
-    stock = stock_manager(store, kind)
+    location = backend.stock_location(caller_segment(CALLER))
+    stock = S3SessionManager("s1", **location) if backend.kind == "s3" else FileSessionManager("s1", **location)
     agent = make_agent(stock, model_server)
     stock.append_message({"role": "user", "content": [{"text": "Hey, my name is Arindam. Weather?"}]}, agent)
     tool_use = {"toolUse": {"toolUseId": "call_1", "name": "lookup_weather", "input": {"city": "Paris"}}}
@@ -111,20 +121,3 @@ def test_an_orphaned_tool_call_stored_by_a_killed_stock_turn_is_repaired_on_rest
     assert chat(store, "s1", "Thanks!", model_server) == "Noted: Thanks!"
     roles = [role for role, _ in history_texts(store, "s1")]
     assert roles[-4:] == ["user", "assistant", "user", "assistant"]
-
-
-def stock_manager(store: SessionStore, kind: str) -> Any:
-    """A stock Strands manager on the same session, as a deployment before this store wrote it."""
-    import os
-
-    from strands.session.file_session_manager import FileSessionManager
-    from strands.session.s3_session_manager import S3SessionManager
-
-    from agent.store.naming import caller_segment
-
-    from .helpers import BUCKET
-
-    segment = caller_segment(CALLER)
-    if kind == "s3":
-        return S3SessionManager("s1", bucket=BUCKET, prefix=f"sessions/{segment}")
-    return FileSessionManager("s1", storage_dir=os.path.join(store.backend.root, segment))

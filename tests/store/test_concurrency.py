@@ -1,27 +1,27 @@
-"""Eight turns at once on one session, against moto's S3 server: exactly the accepted turns are stored,
-each user message followed by its own reply, no gaps; every other turn was told the session is busy."""
+"""Eight turns at once on one session: exactly the accepted turns are stored, each user message
+followed by its own reply, no gaps; every other turn was told the session is busy."""
 
 import threading
-from pathlib import Path
 from typing import Any
 
 from agent.errors import SessionBusy
+from agent.store import SessionStore
 from model_server import ModelServer
-from tests.unit.store.helpers import CALLER, chat, make_store
+
+from .helpers import CALLER, NEVER, Backend, chat
 
 
-def test_parallel_turns_on_one_session_store_exactly_the_accepted_ones(
-    s3_bucket: Any, tmp_path: Path
-) -> None:
-    store = make_store("s3", tmp_path)
-    with ModelServer(delay=0.3) as server:  # a model slow enough that turns overlap
+def test_parallel_turns_on_one_session_store_exactly_the_accepted_ones(backend: Backend) -> None:
+    store: SessionStore = backend.store()
+    server = ModelServer(delay=0.15).start()  # a model slow enough that turns overlap
+    try:
         chat(store, "shared", "Hey, my name is Arindam.", server)
         start = threading.Barrier(8)
         outcomes: dict[int, Any] = {}
 
         def turn(number: int) -> None:
             start.wait()
-            threading.Event().wait(0.12 * number)  # staggered: some start after others finished
+            threading.Event().wait(0.06 * number)  # staggered: some start after others finished
             try:
                 outcomes[number] = chat(store, "shared", f"message {number}", server)
             except SessionBusy as busy:
@@ -32,6 +32,8 @@ def test_parallel_turns_on_one_session_store_exactly_the_accepted_ones(
             thread.start()
         for thread in threads:
             thread.join(60)
+    finally:
+        threading.Thread(target=server.stop, daemon=True).start()  # its shutdown polls; don't wait
 
     accepted = {n for n, outcome in outcomes.items() if isinstance(outcome, str)}
     refused = {n for n, outcome in outcomes.items() if isinstance(outcome, SessionBusy)}
@@ -39,7 +41,7 @@ def test_parallel_turns_on_one_session_store_exactly_the_accepted_ones(
     assert all(outcomes[n].retry_after >= 1 for n in refused)
     assert all(outcomes[n] == f"Noted: message {n}" for n in accepted)
 
-    history = store.history(CALLER, "shared")
+    history = store.history(CALLER, "shared", 0, 100, NEVER).messages
     assert [m.message_id for m in history] == list(range(len(history)))
     pairs = [(history[i].to_message(), history[i + 1].to_message()) for i in range(0, len(history), 2)]
     assert all(user["role"] == "user" and reply["role"] == "assistant" for user, reply in pairs)

@@ -1,0 +1,165 @@
+"""SessionStore: what the agent asks of storage -- a turn, the history, delete, expiry, and the
+small documents around sessions (records, caller documents, connections)."""
+
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Iterator
+
+from strands.session.repository_session_manager import RepositorySessionManager
+from strands.types.session import SessionMessage
+
+from ..deadline import Deadline
+from ..errors import InvalidRequest, SessionNotFound
+from ..settings import Settings
+from . import keys as layout
+from .documents import UNREAD, Change, Doc, SessionRecords, change_document, decode, encode
+from .failures import store_errors
+from .keys import SessionKeys
+from .lease import Clock, Lease, Leases
+from .objects import ObjectStore, StoredObject
+from .repository import TurnRepository
+
+AGENT_ID = "default"  # Strands' default agent id: the one agent of each session
+RELEASE_SECONDS = 1.0  # a release gets this long of its own, even past the turn's deadline
+
+
+@dataclass
+class Turn:
+    session_manager: RepositorySessionManager  # a plain Strands one, over this turn's repository
+    caller_document: Doc | None  # as read at the start of the turn (None: absent or not asked)
+    _document_key: str | None = field(default=None, repr=False)
+    _document_read: Any = field(default=UNREAD, repr=False)
+    _changes: list[Change] = field(default_factory=list, repr=False)
+
+    def change_caller_document(self, change: Change) -> None:
+        """Queue a change, applied at commit (after the messages, before agent.json) with CAS and
+        retries, so concurrent turns of one caller (different sessions) never lose each other's change."""
+        if self._document_key is None:
+            raise ValueError("name the caller document when opening the turn: turn(..., caller_document=name)")
+        self._changes.append(change)
+
+    def _apply_changes(self, objects: ObjectStore) -> None:
+        if self._changes and self._document_key is not None:
+            changes = list(self._changes)
+
+            def all_of(document: Doc | None) -> Doc | None:
+                for change in changes:
+                    document = change(document)
+                return document
+
+            change_document(objects, self._document_key, all_of, self._document_read)
+
+
+@dataclass(frozen=True)
+class HistorySlice:
+    messages: list[SessionMessage]
+    total: int
+
+
+class SessionStore:
+    """Sessions keyed by (caller, session_id) over an ObjectStore; see the package docstring."""
+
+    def __init__(self, objects: ObjectStore, settings: Settings, clock: Clock = time.time) -> None:
+        self.objects = objects
+        self.settings = settings
+        self.leases = Leases(settings.lease_seconds, clock)
+
+    @contextmanager
+    def turn(self, caller: str, session_id: str, deadline: Deadline,
+             caller_document: str | None = None) -> Iterator[Turn]:
+        """Hold the session's lease (SessionBusy), read session.json + agent.json (+ the caller
+        document, if named) in one concurrent round trip, yield a Turn. Clean exit: commit within
+        the deadline. Exception: nothing stored. The lease is always released."""
+        keys = SessionKeys.of(caller, session_id)
+        document_key = layout.caller_document(caller, caller_document) if caller_document else None
+        objects = self.objects.within(deadline)
+        with self.leased(keys, objects) as lease:
+            with store_errors("opening a session"):
+                repository, document = self._open(objects, keys, document_key)
+                if lease.taken_over:
+                    objects.delete(repository.leftovers(AGENT_ID))
+                turn = Turn(RepositorySessionManager(session_id, session_repository=repository),
+                            decode(document), document_key, document)
+            yield turn
+            with store_errors("committing a turn"):
+                self.leases.confirm(objects, lease)
+                repository.write_messages()
+                turn._apply_changes(objects)
+                repository.write_commit_point()
+
+    def history(self, caller: str, session_id: str, start: int, limit: int, deadline: Deadline) -> HistorySlice:
+        """Committed messages with index >= start, at most ``limit``, oldest first, and the total.
+        No lease: agent.json is the commit point. Messages in its snapshot cost no request."""
+        if start < 0 or limit < 0:
+            raise InvalidRequest("start and limit must not be negative")
+        keys = SessionKeys.of(caller, session_id)
+        with store_errors("reading a history"):
+            repository, _ = self._open(self.objects.within(deadline), keys)
+            if repository.read_session(session_id) is None:
+                raise SessionNotFound(f"Session {session_id} does not exist.")
+            total = repository.message_count(AGENT_ID)
+            return HistorySlice(repository.list_messages(session_id, AGENT_ID, limit=limit, offset=start), total)
+
+    def delete(self, caller: str, session_id: str, deadline: Deadline) -> None:
+        """Delete every object in the session's folder under its lease (SessionBusy while a turn runs)."""
+        keys = SessionKeys.of(caller, session_id)
+        objects = self.objects.within(deadline)
+        with self.leased(keys, objects):
+            with store_errors("deleting a session"):
+                found = [o.key for o in objects.list(keys.folder)]
+                objects.delete(found)
+        if not found:
+            raise SessionNotFound(f"Session {session_id} does not exist.")
+
+    def expire_idle(self, now: datetime, deadline: Deadline) -> list[str]:
+        """Delete whole idle sessions (and orphaned documents, old connections); see expiry.py."""
+        from .expiry import expire_idle
+
+        return expire_idle(self, now, deadline)
+
+    def records(self, caller: str, session_id: str, deadline: Deadline) -> SessionRecords:
+        return SessionRecords(self.objects.within(deadline), SessionKeys.of(caller, session_id))
+
+    def caller_document(self, caller: str, name: str, deadline: Deadline) -> Doc | None:
+        key = layout.caller_document(caller, name)
+        with store_errors("reading a caller document"):
+            return decode(self.objects.within(deadline).get(key))
+
+    def change_caller_document(self, caller: str, name: str, change: Change, deadline: Deadline) -> Doc | None:
+        """Read-modify-write with compare-and-swap, retried on conflict; None from ``change`` deletes."""
+        key = layout.caller_document(caller, name)
+        with store_errors("changing a caller document"):
+            return change_document(self.objects.within(deadline), key, change)
+
+    def bind_connection(self, connection_id: str, caller: str, deadline: Deadline) -> None:
+        binding = {"caller": caller, "connected_at": datetime.now(timezone.utc).isoformat()}
+        with store_errors("binding a connection"):
+            self.objects.within(deadline).put(layout.connection(connection_id), encode(binding))
+
+    def connection_caller(self, connection_id: str, deadline: Deadline) -> str | None:
+        with store_errors("reading a connection"):
+            binding = decode(self.objects.within(deadline).get(layout.connection(connection_id)))
+        return None if binding is None else str(binding["caller"])
+
+    def unbind_connection(self, connection_id: str, deadline: Deadline) -> None:
+        with store_errors("unbinding a connection"):
+            self.objects.within(deadline).delete([layout.connection(connection_id)])
+
+    def _open(self, objects: ObjectStore, keys: SessionKeys,
+              document_key: str | None = None) -> tuple[TurnRepository, StoredObject | None]:
+        """session.json, agent.json (and a caller document), in one round trip."""
+        wanted = [keys.session, keys.agent(AGENT_ID), *([document_key] if document_key else [])]
+        session, agent, *document = objects.get_many(wanted)
+        return TurnRepository(objects, keys, session, {AGENT_ID: agent}), (document or [None])[0]
+
+    @contextmanager
+    def leased(self, keys: SessionKeys, objects: ObjectStore) -> Iterator[Lease]:
+        """Hold the session's lease for the block; released on every path, even past the deadline."""
+        with store_errors("taking a session lease"):
+            lease = self.leases.take(objects, keys.lease)
+        try:
+            yield lease
+        finally:
+            self.leases.release(self.objects.within(Deadline.after(RELEASE_SECONDS)), lease)

@@ -1,0 +1,118 @@
+"""Expiry: idle sessions disappear whole; active and busy ones stay; a caller's documents go once
+the caller has no session left; old connection bindings go; a sweep out of time resumes."""
+
+import time
+from datetime import datetime, timedelta, timezone
+
+from agent.deadline import Deadline
+from agent.store import SessionStore
+from agent.store.keys import SessionKeys, caller_segment
+from model_server import ModelServer
+
+from .helpers import CALLER, NEVER, Backend, chat, history_texts
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def next_whole_second() -> datetime:
+    """Wait for it: S3 keeps LastModified to the second, so this splits older objects from newer."""
+    time.sleep(1 - time.time() % 1 + 0.01)
+    return utcnow().replace(microsecond=0)
+
+
+def test_expire_idle_deletes_whole_idle_sessions_and_skips_active_and_busy_ones(
+    store: SessionStore, backend: Backend, model_server: ModelServer
+) -> None:
+    ttl = timedelta(days=store.settings.session_ttl_days)
+    for session_id in ("idle", "busy"):
+        chat(store, session_id, "fact", model_server)
+    chat(store, "idle", "another fact", model_server, caller="local")
+    busy = store.leases.take(store.objects, SessionKeys.of(CALLER, "busy").lease)
+    middle = next_whole_second()
+    chat(store, "active", "hello", model_server)
+    chat(store, "idle", "I am back", model_server, caller="someone-else")
+
+    assert store.expire_idle(utcnow(), NEVER) == []
+    assert sorted(store.expire_idle(middle + ttl, NEVER)) == [f"{CALLER}/idle", "local/idle"]
+
+    keys = backend.stored()
+    assert not [key for key in keys if "/session_idle" in key and not key.startswith("someone-else/")]
+    assert [text for role, text in history_texts(store, "active") if role == "user"] == ["hello"]
+    assert len(history_texts(store, "busy")) == 2
+    assert len(history_texts(store, "idle", caller="someone-else")) == 2
+
+    store.leases.release(store.objects, busy)
+    later = middle + ttl + timedelta(days=1)
+    assert sorted(store.expire_idle(later, NEVER)) == [f"{CALLER}/active", f"{CALLER}/busy", "someone-else/idle"]
+    assert backend.stored() == {}  # the sweep's cursor included
+
+
+def test_an_idle_session_comes_back_empty_after_expiry(
+    store: SessionStore, backend: Backend, model_server: ModelServer
+) -> None:
+    chat(store, "s1", "Hey, my name is Arindam.", model_server)
+    store.records(CALLER, "s1", NEVER).put("turn.1", {"state": "done"})
+    future = utcnow() + timedelta(days=store.settings.session_ttl_days, seconds=5)
+    assert store.expire_idle(future, NEVER) == [f"{CALLER}/s1"]
+    assert backend.stored() == {}
+    assert chat(store, "s1", "Do you remember my name?", model_server) == "I don't know your name yet."
+
+
+def test_a_sweep_out_of_time_resumes_where_it_stopped_and_always_progresses(
+    store: SessionStore, backend: Backend, model_server: ModelServer
+) -> None:
+    for n in range(4):
+        chat(store, f"old{n}", "hello", model_server)
+    store.change_caller_document("nobody-left", "memory", lambda _: {"facts": []}, NEVER)
+    future = utcnow() + timedelta(days=store.settings.session_ttl_days, seconds=5)
+
+    runs, deleted = 0, []
+    while len(deleted) < 4 and runs < 10:
+        before = len(backend.stored())
+        swept = store.expire_idle(future, Deadline.after(0))  # no time at all: one thing per run
+        assert len(backend.stored()) < before, "every run must delete something"
+        deleted += swept
+        runs += 1
+    assert sorted(deleted) == [f"{CALLER}/old{n}" for n in range(4)]
+    assert ".expiry-sweep-cursor" in backend.stored() or backend.stored() == {}
+    while backend.stored() and runs < 20:
+        store.expire_idle(future, Deadline.after(0))
+        runs += 1
+    assert backend.stored() == {}  # the last run listed to the end and dropped the cursor
+
+
+def test_a_callers_documents_go_once_the_caller_has_no_session_left(
+    store: SessionStore, backend: Backend, model_server: ModelServer
+) -> None:
+    for caller in (CALLER, "gone", "fresh"):
+        store.change_caller_document(caller, "memory", lambda _: {"facts": ["likes tea"]}, NEVER)
+    chat(store, "s1", "hello", model_server)  # CALLER still has a session: a busy one, below
+    busy = store.leases.take(store.objects, SessionKeys.of(CALLER, "s1").lease)
+    ttl = timedelta(days=store.settings.session_ttl_days)
+
+    assert store.expire_idle(utcnow() + ttl - timedelta(hours=1), NEVER) == []  # nothing old enough yet
+    assert {key.split("/")[0] for key in backend.stored() if key.endswith("memory.json")} == {
+        caller_segment(c) for c in (CALLER, "gone", "fresh")
+    }
+
+    assert store.expire_idle(utcnow() + ttl + timedelta(seconds=5), NEVER) == []  # s1 is busy
+    assert store.caller_document(CALLER, "memory", NEVER) == {"facts": ["likes tea"]}
+    assert store.caller_document("gone", "memory", NEVER) is None
+    assert store.caller_document("fresh", "memory", NEVER) is None
+
+    store.leases.release(store.objects, busy)
+    assert store.expire_idle(utcnow() + ttl + timedelta(seconds=5), NEVER) == [f"{CALLER}/s1"]
+    assert backend.stored() == {}
+
+
+def test_connection_bindings_older_than_a_day_go_and_younger_ones_stay(
+    store: SessionStore, backend: Backend
+) -> None:
+    store.bind_connection("conn-A==", CALLER, NEVER)
+    assert store.expire_idle(utcnow() + timedelta(hours=3), NEVER) == []
+    assert store.connection_caller("conn-A==", NEVER) == CALLER
+    assert store.expire_idle(utcnow() + timedelta(days=1, seconds=5), NEVER) == []
+    assert store.connection_caller("conn-A==", NEVER) is None
+    assert backend.stored() == {}
