@@ -72,6 +72,9 @@ class Conversations:
         # Locally, "could not reach http://127.0.0.1:8000/v1" is what a developer needs; a
         # deployed API tells its callers no more than that the provider could not be reached.
         self.name_endpoint_in_errors = name_endpoint_in_errors
+        # One event loop for the container's life, one turn at a time (as Lambda runs them):
+        # LiteLLM schedules its own background work on the loop that called it.
+        self._loop = asyncio.new_event_loop()
 
     # ---- a turn ---------------------------------------------------------------------------
     def chat(self, request: ChatRequest, deadline: Deadline, on_delta: OnDelta | None = None) -> Reply:
@@ -119,7 +122,7 @@ class Conversations:
         """The agent loop; (reply, stop_reason). Raising leaves the turn unstored."""
         reply = StreamedReply(on_delta)
         try:
-            stop_reason = asyncio.run(_stream(agent, message, deadline, reply))
+            stop_reason = self._loop.run_until_complete(_stream(agent, message, deadline, reply))
         except MaxTokensReachedException:
             # A reply cut at max_tokens is still a reply: Strands has appended the partial
             # message, and failing the turn would fail every retry the same way.

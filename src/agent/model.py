@@ -9,12 +9,14 @@ microseconds) bound to the turn's deadline, so no call outlives the invocation.
 import json
 import logging
 import os
+import socket
 from typing import Any, AsyncGenerator
 
 # LiteLLM downloads a price map from the internet at import unless told otherwise; inside a
 # VPC without egress that stalls every cold start. The template sets it too; this is the net.
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
+import httpx  # noqa: E402
 import litellm  # noqa: E402  (must follow the environment default above)
 import openai  # noqa: E402
 from strands.models.litellm import LiteLLMModel  # noqa: E402
@@ -210,8 +212,9 @@ def is_throttling(error: BaseException) -> bool:
 
 
 def is_unreachable(error: BaseException) -> bool:
-    """Connection refused, or a name that does not resolve (LiteLLM reports both as a 500)."""
-    return any(isinstance(cause, openai.APIConnectionError) and not isinstance(cause, openai.APITimeoutError)
+    """Connection refused, or a name that does not resolve (LiteLLM reports both as a 500); not a
+    connection that broke while the answer was coming, which is the provider failing."""
+    return any(isinstance(cause, (ConnectionRefusedError, socket.gaierror, httpx.ConnectError))
                for cause in _causes(error))
 
 

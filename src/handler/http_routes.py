@@ -66,7 +66,7 @@ def http_api(services: "Services") -> APIGatewayHttpResolver:
         idempotency_key: Annotated[str | None, Header(alias="idempotency-key", pattern=IDEMPOTENCY_KEY_PATTERN,
                                                       description="A retry with the same key replays the first reply")] = None,
         prefer: Annotated[str | None, Header(description="respond-async: queue the turn, answer 202 at once")] = None,
-    ) -> Response:
+    ):
         request = TurnRequest(caller(), session_id, body.message, idempotency_key)
         if _wants_async(prefer):
             accepted = turns.enqueue(request, deadline())
@@ -81,14 +81,14 @@ def http_api(services: "Services") -> APIGatewayHttpResolver:
         session_id: SessionIdPath,
         limit: Annotated[int, Query(ge=1, le=1000, description="Messages per page (a page is also capped at ~5 MB)")] = 100,
         cursor: Annotated[str | None, Query(max_length=1024, description="next_cursor of the previous page")] = None,
-    ) -> Response:
+    ):
         page = conversations.history(caller(), session_id, deadline(), cursor=cursor, limit=limit)
         return _json(200, HistoryOut(session_id=page.session_id, messages=[vars(m) for m in page.messages],
                                      next_cursor=page.next_cursor))
 
     @app.delete("/sessions/<session_id>", summary="Delete the session (its next turn starts fresh)",
                 responses={**NO_CONTENT, **ERRORS})
-    def delete_session(session_id: SessionIdPath) -> Response:
+    def delete_session(session_id: SessionIdPath):
         conversations.delete(caller(), session_id, deadline())
         return Response(status_code=204, body="")
 
@@ -96,22 +96,23 @@ def http_api(services: "Services") -> APIGatewayHttpResolver:
              responses={200: _documented(TurnStatusOut, "queued, running, done (with reply) or failed (with error)"),
                         **ERRORS})
     def get_turn(session_id: SessionIdPath,
-                 turn_id: Annotated[str, Path(pattern=TURN_ID_PATTERN)]) -> Response:
-        return _json(200, TurnStatusOut(**turns.status(caller(), session_id, turn_id, deadline())))
+                 turn_id: Annotated[str, Path(pattern=TURN_ID_PATTERN)]):
+        status = TurnStatusOut(**turns.status(caller(), session_id, turn_id, deadline()))
+        return _json(200, status, omit_empty=True)  # "reply" when done, "error" when failed
 
     @app.get("/memory", summary="The facts your agent remembers across your sessions (MEMORY=on)",
              responses={200: _documented(FactsOut, "Oldest first"), **ERRORS})
-    def get_memory() -> Response:
+    def get_memory():
         facts = conversations.facts(caller(), deadline())
         return _json(200, FactsOut(facts=[vars(f) for f in facts]))
 
     @app.delete("/memory", summary="Forget everything about me", responses={**NO_CONTENT, **ERRORS})
-    def forget_everything() -> Response:
+    def forget_everything():
         conversations.forget_everything(caller(), deadline())
         return Response(status_code=204, body="")
 
     @app.delete("/memory/<fact_id>", summary="Forget one fact", responses={**NO_CONTENT, **ERRORS})
-    def forget_fact(fact_id: Annotated[str, Path(pattern=FACT_ID_PATTERN)]) -> Response:
+    def forget_fact(fact_id: Annotated[str, Path(pattern=FACT_ID_PATTERN)]):
         conversations.forget(caller(), fact_id, deadline())
         return Response(status_code=204, body="")
 
@@ -164,9 +165,9 @@ def _wants_async(prefer: str | None) -> bool:
     return bool(prefer) and "respond-async" in (p.split(";")[0].strip().lower() for p in prefer.split(","))
 
 
-def _json(status: int, body: BaseModel, headers: dict[str, str] | None = None) -> Response:
+def _json(status: int, body: BaseModel, headers: dict[str, str] | None = None, omit_empty: bool = False) -> Response:
     return Response(status_code=status, content_type=content_types.APPLICATION_JSON,
-                    body=body.model_dump_json(exclude_none=True), headers=headers or {})
+                    body=body.model_dump_json(exclude_none=omit_empty), headers=headers or {})
 
 
 def _error(error: ApiError, headers: dict[str, str] | None = None) -> Response:

@@ -39,6 +39,9 @@ class FileObjects:
     root: str
     deadline: Deadline = field(default_factory=Deadline.never)
 
+    def tagged(self, tagging: str) -> "FileObjects":
+        return self  # files have no tags; records go with their session
+
     def within(self, deadline: Deadline) -> "FileObjects":
         """Local files do not hang; what can wait is the lock, and it waits no longer than this."""
         return replace(self, deadline=deadline)

@@ -64,3 +64,7 @@ class ObjectStore(Protocol):
 
     def within(self, deadline: Deadline) -> "ObjectStore":
         """The same store, whose calls (timeouts and retries included) end before ``deadline``."""
+
+    def tagged(self, tagging: str) -> "ObjectStore":
+        """The same store, whose writes carry these tags ("kind=record") where the store has tags
+        (S3: a lifecycle rule can expire them); files have none."""

@@ -40,11 +40,15 @@ class S3Objects:
     bucket: str
     prefix: str = ""
     deadline: Deadline = field(default_factory=Deadline.never)
+    tagging: str | None = None  # on every write, as S3's x-amz-tagging ("kind=record")
     # One pool per container: concurrent reads and writes of a turn without a thread start each.
     pool: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(16, "s3-objects"), repr=False)
 
     def within(self, deadline: Deadline) -> "S3Objects":
         return replace(self, deadline=deadline)
+
+    def tagged(self, tagging: str) -> "S3Objects":
+        return replace(self, tagging=tagging)
 
     @property
     def client(self) -> Any:  # chosen per request: its worst case fits the time left when it starts
@@ -109,9 +113,10 @@ class S3Objects:
 
     def _put(self, key: str, body: bytes, **condition: str) -> str | None:
         """The new ETag, or None when the condition failed (or the object vanished under If-Match)."""
+        tags = {"Tagging": self.tagging} if self.tagging else {}
         try:
             response = self.client.put_object(
-                Bucket=self.bucket, Key=self._key(key), Body=body, ContentType="application/json", **condition
+                Bucket=self.bucket, Key=self._key(key), Body=body, ContentType="application/json", **tags, **condition
             )
         except ClientError as error:
             if condition and (is_conflict(error) or is_missing(error)):

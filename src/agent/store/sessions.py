@@ -22,6 +22,7 @@ from .objects import ObjectStore, StoredObject
 from .repository import TurnRepository
 
 AGENT_ID = "default"  # Strands' default agent id: the one agent of each session
+RECORD_TAGGING = "kind=record"  # template.yaml's lifecycle rule expires objects with this tag
 RELEASE_SECONDS = 1.0  # a release gets this long of its own, even past the turn's deadline
 
 
@@ -120,7 +121,8 @@ class SessionStore:
         return expire_idle(self, now, deadline)
 
     def records(self, caller: str, session_id: str, deadline: Deadline) -> SessionRecords:
-        return SessionRecords(self.objects.within(deadline), SessionKeys.of(caller, session_id))
+        # Tagged, so that the bucket's lifecycle rule removes them once they are past any use.
+        return SessionRecords(self.objects.within(deadline).tagged(RECORD_TAGGING), SessionKeys.of(caller, session_id))
 
     def caller_document(self, caller: str, name: str, deadline: Deadline) -> Doc | None:
         key = layout.caller_document(caller, name)
