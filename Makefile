@@ -5,14 +5,15 @@ UV_VERSION := 0.13.8
 UV ?= $(shell command -v uv 2>/dev/null || echo $(CURDIR)/.tools/uv/bin/uv)
 PORT ?= 3000
 
-.PHONY: uv setup dev invoke test lint validate
+.PHONY: uv setup dev invoke test lint validate build deploy deploy-guided
 
 uv: ## uv itself, if it is not on PATH: a venv of its own under .tools/uv
 	@$(UV) --version >/dev/null 2>&1 || { python3 -m venv .tools/uv && .tools/uv/bin/pip install --quiet "uv==$(UV_VERSION)"; }
 
-setup: uv ## uv, then the pinned dependencies (the app's and the SAM CLI's)
+setup: uv ## uv, then the pinned dependencies (the app's, the SAM CLI's and checkov's)
 	@$(UV) sync --frozen --quiet
 	@$(UV) sync --frozen --quiet --project tools/sam
+	@$(UV) sync --frozen --quiet --project tools/checkov
 
 # ---- local twin, tests (lead) -------------------------------------------------
 
@@ -29,9 +30,26 @@ model: setup ## a local OpenAI-compatible test model on http://127.0.0.1:8000/v1
 test: setup ## run the whole test suite (offline)
 	$(UV) run --frozen pytest -q $(PYTEST_ARGS)
 
-lint: setup ## cfn-lint and sam validate --lint on the template
+# checkov reads .checkov.yaml (its waivers, each with its reason); it scans the template as written
+# and as SAM transforms it (the functions' roles, the alias, the rule exist only after the transform).
+lint: setup ## cfn-lint, sam validate --lint and checkov on the template
 	$(UV) run --frozen cfn-lint template.yaml
 	$(UV) run --frozen --project tools/sam sam validate --lint
+	@mkdir -p build
+	$(UV) run --frozen --project tools/sam python tests/template/sam_transform.py template.yaml > build/template.transformed.json
+	$(UV) run --frozen --project tools/checkov checkov --config-file .checkov.yaml --compact --quiet \
+		-f template.yaml -f build/template.transformed.json
+
+# ---- deploy: the pinned SAM CLI (tools/sam), with samconfig.toml's settings -----------------
+
+build: setup ## sam build: the functions' artifact for the template's Architecture (no Docker)
+	$(UV) run --frozen --project tools/sam sam build $(SAM_ARGS)
+
+deploy: setup ## sam deploy: the stack as samconfig.toml describes it (after make build)
+	$(UV) run --frozen --project tools/sam sam deploy $(SAM_ARGS)
+
+deploy-guided: setup ## sam deploy --guided: the first deploy, asks for the region and parameters and saves them
+	$(UV) run --frozen --project tools/sam sam deploy --guided $(SAM_ARGS)
 
 # ---- store benchmark (issue 4) ------------------------------------------------
 
@@ -55,25 +73,41 @@ ART_TOOLS := $(wildcard tools/build/*.py tools/build/*.txt)
 # A CPython 3.13 for bytecode and for running the artifact: found or fetched on first use.
 PY313 = $(shell tools/python313/find.sh)
 
-.PHONY: python313 artifact size bench-cold trim-dead sam-artifact build-AgentFunction artifact-test-prereqs
+.PHONY: python313 artifact size bench-cold trim-dead sam-artifact artifact-test-prereqs install-wheels \
+	build-AgentFunction build-TurnWorkerFunction build-WebSocketAuthorizerFunction
 # Stamps of a pattern chain would otherwise be deleted as intermediates, forcing rebuilds.
 .PRECIOUS: build/deps-%.stamp build/artifact-%.stamp
 
 python313: ## a CPython 3.13 for bytecode and tests (Debian trixie's, fetched into build/python313 if none)
 	@test -n "$(PY313)" && echo "$(PY313)"
 
+# The lock's pins with the sha256 of every file the lock allows for them (uv export writes hashes).
 build/requirements.txt: uv.lock pyproject.toml | uv
 	@mkdir -p build
 	$(UV) export --frozen --no-dev --no-emit-project --quiet -o $@
 
-# The lock's pinned versions, as wheels for Lambda's python3.13 on the target architecture
-# (glibc 2.34 on Amazon Linux 2023), whatever this host runs.
+# The one step that brings third-party code into the artifact: the lock's pinned versions, as
+# wheels for Lambda's python3.13 on the target architecture (glibc 2.34 on Amazon Linux 2023),
+# whatever this host runs. --require-hashes: every wheel must match a hash of the lock, and a
+# requirement without one fails (never skipped; UV_NO_VERIFY_HASHES from the caller's shell is
+# dropped). $(call install_wheels,ARCH,TARGET_DIR,REQUIREMENTS_FILE)
+define install_wheels
+	@test -n "$(ART_PLATFORM_$(1))" || { echo "architecture must be arm64 or x86_64, not '$(1)'"; exit 2; }
+	env -u UV_NO_VERIFY_HASHES $(UV) pip install --quiet --require-hashes --target $(2) \
+		--python-platform $(ART_PLATFORM_$(1)) --python-version 3.13 --only-binary :all: --no-deps --no-compile \
+		-r $(3)
+endef
+
 build/deps-%.stamp: build/requirements.txt
-	@test -n "$(ART_PLATFORM_$*)" || { echo "architecture must be arm64 or x86_64, not '$*'"; exit 2; }
 	rm -rf build/deps-$*
-	$(UV) pip install --quiet --target build/deps-$* --python-platform $(ART_PLATFORM_$*) \
-		--python-version 3.13 --only-binary :all: --no-deps --no-compile -r $<
+	$(call install_wheels,$*,build/deps-$*,$<)
 	@touch $@
+
+# The same step on any requirements file and folder, for tests/artifact/test_supply_chain.py
+# (which shows a tampered hash failing it): make install-wheels REQUIREMENTS=... DEPS_DIR=...
+install-wheels: | uv
+	@test -n "$(REQUIREMENTS)" -a -n "$(DEPS_DIR)" || { echo "usage: make install-wheels REQUIREMENTS=file DEPS_DIR=dir [ARCH=...]"; exit 2; }
+	$(call install_wheels,$(ARCH),$(DEPS_DIR),$(REQUIREMENTS))
 
 build/artifact-%.stamp: build/deps-%.stamp $(ART_SOURCES) $(ART_TOOLS)
 	python3 tools/build/assemble.py --arch $* --deps build/deps-$* --src src --out build/artifact-$* \
@@ -104,13 +138,15 @@ trim-dead: build/deps-$(HOST_ARCH).stamp ## regenerate tools/build/trim-dead.txt
 	"$(PY313)" -I -S -B tools/build/dead_modules.py tools/build/trim-dead.txt build/scratch-dead litellm openai
 	rm -rf build/scratch-dead
 
-# Called by `sam build` (with ARTIFACTS_DIR) through tools/build/sam/<arch>/Makefile.
+# Called by `sam build` (with ARTIFACTS_DIR) through tools/build/sam/<arch>/Makefile, once per
+# function: all three ship the same artifact, built once and copied.
 sam-artifact: build/artifact-$(ARCH).stamp
-	@case "$(ARTIFACTS_DIR)" in */AgentFunction) ;; *) echo "sam-artifact: run by sam build, which sets ARTIFACTS_DIR"; exit 2;; esac
+	@case "$(ARTIFACTS_DIR)" in */AgentFunction|*/TurnWorkerFunction|*/WebSocketAuthorizerFunction) ;; \
+		*) echo "sam-artifact: run by sam build, which sets ARTIFACTS_DIR"; exit 2;; esac
 	@python3 tools/build/size.py build/artifact-$(ARCH)
 	@# SAM may reuse the folder: leave nothing of an earlier build (another architecture's libraries)
 	find "$(ARTIFACTS_DIR)" -mindepth 1 -maxdepth 1 -exec rm -rf {} +
 	cp -a build/artifact-$(ARCH)/. "$(ARTIFACTS_DIR)/"
 
-build-AgentFunction: sam-artifact
+build-AgentFunction build-TurnWorkerFunction build-WebSocketAuthorizerFunction: sam-artifact
 

@@ -3,7 +3,7 @@ CLI's Python (tools/sam), which carries the translator CloudFormation runs at de
 
 `sam validate --lint` checks the template as written; this shows what it becomes (routes and their
 integrations, the function's role, the schedule's rule), so tests can check what gets deployed
-without an AWS account. Usage: python sam_transform.py template.yaml
+without an AWS account. Usage: python sam_transform.py template.yaml (or - for standard input)
 """
 
 import json
@@ -36,7 +36,8 @@ def packaged(template: dict) -> dict:
 
 
 def main(path: str) -> None:
-    template = packaged(yaml_parse(Path(path).read_text()))
+    text = sys.stdin.read() if path == "-" else Path(path).read_text()
+    template = packaged(yaml_parse(text))
     json.dump(transform(template, {}, NoManagedPolicies()), sys.stdout)
 
 

@@ -1,0 +1,122 @@
+"""The WebSocket API's $connect authorizer (AuthMode=JWT): a Lambda REQUEST authorizer.
+
+Browsers cannot set headers on a WebSocket, so the token comes as `?token=<JWT>`. It is accepted
+when, like the HTTP API's JWT authorizer would:
+- it is signed (RS256 or ES256 only) by a key of the issuer's JWKS (JWT_JWKS_URL, by default
+  <JWT_ISSUER>/.well-known/jwks.json);
+- `iss` is JWT_ISSUER;
+- `aud` is one of JWT_AUDIENCE (comma-separated), or, for Cognito access tokens, which carry no
+  `aud`, `client_id` is;
+- it has not expired (a few seconds of leeway for clock skew), and has a `sub`.
+
+Allowed: an IAM policy allowing execute-api:Invoke on the connect route, principalId = sub, and
+the context {"caller": "jwt:<sub>"} that the function binds the connection to. Anything else:
+`Exception("Unauthorized")`, which API Gateway answers with 401; the reason is logged, the token
+never is.
+
+This function must start fast: it imports PyJWT and the standard library only, nothing of the
+agent, LiteLLM, Strands or Powertools (keep it free of imports from the rest of `handler`). The
+JWKS client is made once per container, and fetches the keys on first use, then keeps them.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import jwt
+
+ALGORITHMS = ["RS256", "ES256"]
+LEEWAY_SECONDS = 30
+JWKS_TIMEOUT_SECONDS = 3
+# Keys are re-fetched after this, and at once when a token names a key id not seen yet (rotation).
+JWKS_CACHE_SECONDS = 300
+
+logger = logging.getLogger("handler.authorizer")
+logger.setLevel(os.environ.get("LOG_LEVEL", "INFO").upper())
+
+
+class Refused(Exception):
+    """Why a token is refused; logged, never returned to the client."""
+
+
+@dataclass(frozen=True)
+class Verifier:
+    issuer: str
+    audiences: frozenset[str]
+    keys: jwt.PyJWKClient
+
+    def claims(self, token: str) -> dict[str, Any]:
+        try:
+            algorithm = jwt.get_unverified_header(token).get("alg")
+        except jwt.PyJWTError as error:
+            raise Refused(f"malformed token: {error}") from None
+        # Checked before any key is fetched: alg=none and HMAC tokens never cost a JWKS request.
+        if algorithm not in ALGORITHMS:
+            raise Refused(f"algorithm {algorithm!r} is not accepted")
+        try:
+            key = self.keys.get_signing_key_from_jwt(token)
+            # The key decides the algorithm, not the token: an ES256 header on an RSA key is refused.
+            if key.algorithm_name != algorithm:
+                raise Refused(f"algorithm {algorithm!r} does not match the key's ({key.algorithm_name})")
+            claims = jwt.decode(
+                token, key.key, algorithms=[algorithm], issuer=self.issuer, leeway=LEEWAY_SECONDS,
+                # aud is checked below: Cognito access tokens carry client_id instead
+                options={"require": ["exp", "iss", "sub"], "verify_aud": False},
+            )
+        except jwt.PyJWKClientConnectionError as error:
+            raise Refused(f"the issuer's keys could not be fetched: {error}") from None
+        except (jwt.PyJWTError, ValueError, TypeError) as error:  # a key PyJWT cannot use, too
+            raise Refused(f"{type(error).__name__}: {error}") from None
+        if not self._audience_matches(claims):
+            raise Refused("audience (aud or client_id) is not one of JWT_AUDIENCE")
+        if not isinstance(claims["sub"], str) or not claims["sub"]:
+            raise Refused("sub is empty")
+        return claims
+
+    def _audience_matches(self, claims: dict[str, Any]) -> bool:
+        audience = claims.get("aud")
+        if audience is None:
+            return claims.get("client_id") in self.audiences
+        audiences = [audience] if isinstance(audience, str) else audience
+        return isinstance(audiences, list) and any(a in self.audiences for a in audiences)
+
+
+@functools.cache
+def verifier() -> Verifier:
+    """Built on the first request (from the environment), then kept for the container's life."""
+    issuer = os.environ.get("JWT_ISSUER", "").strip()
+    audiences = frozenset(a.strip() for a in os.environ.get("JWT_AUDIENCE", "").split(",") if a.strip())
+    if not issuer or not audiences:
+        raise RuntimeError("JWT_ISSUER and JWT_AUDIENCE must be set")
+    jwks_url = os.environ.get("JWT_JWKS_URL", "").strip() or f"{issuer.rstrip('/')}/.well-known/jwks.json"
+    keys = jwt.PyJWKClient(jwks_url, cache_jwk_set=True, lifespan=JWKS_CACHE_SECONDS,
+                           timeout=JWKS_TIMEOUT_SECONDS)
+    return Verifier(issuer=issuer, audiences=audiences, keys=keys)
+
+
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    request = event.get("requestContext") or {}
+    where = {"connectionId": request.get("connectionId"), "requestId": request.get("requestId")}
+    token = ((event.get("queryStringParameters") or {}).get("token") or "").strip()
+    try:
+        if not token:
+            raise Refused("no token in the query string")
+        claims = verifier().claims(token)
+    except Refused as reason:
+        logger.warning(json.dumps({"message": "connection refused", "reason": str(reason), **where}))
+        raise Exception("Unauthorized") from None  # API Gateway's contract for 401
+    subject = claims["sub"]
+    logger.info(json.dumps({"message": "connection allowed", "sub": subject, **where}))
+    return {
+        "principalId": subject,
+        "policyDocument": {
+            "Version": "2012-10-17",
+            "Statement": [{"Action": "execute-api:Invoke", "Effect": "Allow", "Resource": event["methodArn"]}],
+        },
+        "context": {"caller": f"jwt:{subject}"},
+    }
