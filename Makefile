@@ -5,7 +5,7 @@ UV_VERSION := 0.13.8
 UV ?= $(shell command -v uv 2>/dev/null || echo $(CURDIR)/.tools/uv/bin/uv)
 PORT ?= 3000
 
-.PHONY: uv setup dev invoke test lint validate build deploy deploy-guided
+.PHONY: uv setup dev invoke test test-fast openapi lint validate build deploy deploy-guided
 
 uv: ## uv itself, if it is not on PATH: a venv of its own under .tools/uv
 	@$(UV) --version >/dev/null 2>&1 || { python3 -m venv .tools/uv && .tools/uv/bin/pip install --quiet "uv==$(UV_VERSION)"; }
@@ -27,8 +27,14 @@ invoke: setup ## run the handler on one event file: make invoke EVENT=events/pos
 model: setup ## a local OpenAI-compatible test model on http://127.0.0.1:8000/v1 (for trying make dev offline)
 	$(UV) run --frozen python tools/model_server.py --port 8000 $(if $(MODEL_HOST),--host $(MODEL_HOST))
 
-test: setup ## run the whole test suite (offline)
+test: setup ## the whole test suite (offline once set up; see the README for what it fetches)
 	$(UV) run --frozen pytest -q $(PYTEST_ARGS)
+
+test-fast: setup ## the tests that start no server and no subprocess (under a minute)
+	$(UV) run --frozen pytest -q -m "not slow" $(PYTEST_ARGS)
+
+openapi: setup ## write docs/openapi.json from the app's routes (a test fails when it is stale)
+	$(UV) run --frozen python tools/openapi.py
 
 # checkov reads .checkov.yaml (its waivers, each with its reason); it scans the template as written
 # and as SAM transforms it (the functions' roles, the alias, the rule exist only after the transform).

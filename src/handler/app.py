@@ -15,6 +15,7 @@ from agent import Deadline  # noqa: E402
 from . import snapstart  # noqa: E402
 from .composition import Services, build  # noqa: E402
 from .error_table import ApiError, json_text  # noqa: E402
+from .http_routes import as_json_request  # noqa: E402
 from .websocket_routes import is_websocket  # noqa: E402
 
 logger = logging.getLogger(__name__)
@@ -28,7 +29,7 @@ def dispatch(services: Services, event: Any, context: Any) -> Any:
     if is_http_api(event):
         services.http.append_context(deadline=deadline)
         try:
-            return services.http.resolve(event, context)
+            return services.http.resolve(as_json_request(event), context)
         except Exception:  # the routes answer their own errors: this event is malformed beyond routing
             return malformed({"statusCode": 400, "headers": {"Content-Type": "application/json"},
                               "body": json_text(MALFORMED.body())})

@@ -136,6 +136,15 @@ def http_api(services: "Services") -> APIGatewayHttpResolver:
     return app
 
 
+def as_json_request(event: dict) -> dict:
+    """Every body is read as JSON: a client that leaves out or misstates the content type (plain
+    `curl -d` sends form encoding) gets its JSON read, or 400 invalid_json; never a form parser."""
+    headers = event.get("headers")
+    if isinstance(headers, dict) and "content-type" in headers:
+        return {**event, "headers": {**headers, "content-type": "application/json"}}
+    return event
+
+
 def routes(app: APIGatewayHttpResolver) -> set[tuple[str, str]]:
     """(METHOD, /path/{param}) of every route, from the generated OpenAPI document."""
     return _routes(app)

@@ -2,10 +2,6 @@
 
 import random
 
-import boto3
-from aws_lambda_powertools.utilities import parameters
-from moto import mock_aws
-
 from handler import snapstart
 
 
@@ -18,19 +14,6 @@ def test_restore_gives_each_environment_its_own_random_sequence():
     snapstart.restore()
 
     assert [random.random() for _ in range(3)] != expected_without_reseed
-
-
-@mock_aws
-def test_restore_reads_a_rotated_secret_afresh():
-    client = boto3.client("secretsmanager", region_name="us-east-1")
-    arn = client.create_secret(Name="model-key", SecretString="key-at-snapshot")["ARN"]
-    assert parameters.get_secret(arn, max_age=3600) == "key-at-snapshot"
-    client.put_secret_value(SecretId=arn, SecretString="key-after-rotation")
-    assert parameters.get_secret(arn, max_age=3600) == "key-at-snapshot"  # cached, as in the snapshot
-
-    snapstart.restore()
-
-    assert parameters.get_secret(arn, max_age=3600) == "key-after-rotation"
 
 
 def test_a_failing_hook_does_not_stop_the_others():
