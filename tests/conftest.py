@@ -29,6 +29,7 @@ os.environ.update({**FAKE_CREDENTIALS, "POWERTOOLS_METRICS_DISABLED": "true", "P
 os.environ.pop("AWS_PROFILE", None)
 os.environ.pop("AWS_LAMBDA_FUNCTION_NAME", None)
 
+from agent.aws_clients import AwsClients  # noqa: E402
 from handler.app import handler_for  # noqa: E402  (after the environment is clean)
 from handler.composition import Services, build  # noqa: E402
 from twin.lambda_context import LambdaContext  # noqa: E402
@@ -51,7 +52,7 @@ def moto_server() -> Iterator[MotoServer]:
 def s3() -> Iterator[Any]:
     """An in-process S3 (moto) holding an empty sessions bucket, for the test's duration."""
     with mock_aws():
-        client = boto3.client("s3", region_name="us-east-1")
+        client = BOTO3_SESSION.client("s3", region_name="us-east-1")
         client.create_bucket(Bucket=BUCKET)
         yield client
 
@@ -68,12 +69,17 @@ def stored_files(directory: Path) -> list[str]:
                   and p.name not in (".lock", ".leases.lock"))
 
 
+# One boto3 session for the run: a new one loads every service model again (~0.1 s a client).
+# Each container still makes its own clients from it, as each Lambda container would.
+BOTO3_SESSION = boto3.session.Session()
+
+
 class Api:
     """The real handler, built for ``env``, called with the events API Gateway sends."""
 
     def __init__(self, env: dict[str, str]) -> None:
         self.env = env
-        self.services: Services = build(env)
+        self.services: Services = build(env, AwsClients(BOTO3_SESSION))
         self.lambda_handler: Callable = handler_for(self.services)
 
     def request(self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None,

@@ -11,11 +11,18 @@ client; it would otherwise build a client per turn, which is not storage time).
 
 "nw" rows: the same history with no window (every message restored, so the snapshot holds them all).
 
+A second table, per history policy (summarize, window) and with caller memory on and off: model
+calls, tokens sent to the model and S3 requests per turn, over a whole conversation run through the
+real turn (Conversations.chat, LiteLLM over HTTP to the test model). Tokens are estimated as a
+quarter of the characters of the messages sent, whatever the model's tokenizer.
+
 Usage: python tools/bench_store.py [--turns 15] [--window 40] [--histories 10,100,400] [--unwindowed 400]
+                                   [--policy-turns 40] [--policy-window 10]
 """
 
 import argparse
 import asyncio
+import json
 import os
 import socket
 import statistics
@@ -216,6 +223,8 @@ def main() -> None:
                         help="also this history with no window (every message restored); 0 to skip")
     parser.add_argument("--with-snapshot-manager", action="store_true",
                         help="also measure Strands' SnapshotSessionManager with S3Storage (an alternative)")
+    parser.add_argument("--policy-turns", type=int, default=40, help="turns of the per-policy conversation; 0 to skip")
+    parser.add_argument("--policy-window", type=int, default=10, help="HISTORY_WINDOW of the per-policy conversation")
     args = parser.parse_args()
 
     with moto_server() as endpoint:
@@ -258,6 +267,42 @@ def main() -> None:
         if target is not None:
             verdict = "meets" if target <= 0.2 else "MISSES"
             print(f"At 400 messages this store takes {target:.2f} of the stock time ({verdict} the target of <= 0.20).")
+
+        if args.policy_turns:
+            print()
+            policy_costs(clients, requests, args.policy_turns, args.policy_window)
+
+
+def policy_costs(clients: AwsClients, requests: Requests, turns: int, window: int) -> None:
+    """Per turn, for each policy: model calls (summaries included), tokens sent, S3 requests."""
+    sys.path.insert(0, str(ROOT / "tools"))
+    from agent.conversation import ChatRequest, Conversations
+    from agent.model import ModelProvider
+    from model_server import ModelServer
+
+    print(f"Per turn over a {turns}-turn conversation, HISTORY_WINDOW={window} (test model, moto S3)\n")
+    header = (f"{'policy':<10} | {'memory':<6} | {'model calls':>11} | {'of which summaries':>18} | "
+              f"{'tokens sent':>11} | {'S3 requests':>11} | {'S3 GET':>6}")
+    print(header)
+    print("-" * len(header))
+    for policy in ("window", "summarize"):
+        for memory in (False, True):
+            with ModelServer() as model:
+                settings = Settings(session_bucket=BUCKET, session_prefix=f"policy-{policy}-{memory}",
+                                    history_window=window, history_policy=policy, memory=memory,
+                                    model_id="openai/test-model", model_api_base=model.base_url, model_api_key="k")
+                conversations = Conversations(settings, open_store(settings, clients), ModelProvider(settings, clients))
+                requests.take()
+                for number in range(turns):
+                    text = "Hey, my name is Arindam." if number == 0 else f"I like topic number {number}."
+                    conversations.chat(ChatRequest(CALLER, "policy", text), Deadline.after(30))
+                s3 = requests.take()
+                calls = len(model.requests)
+                summaries = sum("conversation summarizer" in str(r["messages"][0].get("content", "")).lower()
+                                for r in model.requests)
+                characters = sum(len(json.dumps(r["messages"], ensure_ascii=False)) for r in model.requests)
+            print(f"{policy:<10} | {'on' if memory else 'off':<6} | {calls / turns:>11.2f} | {summaries / turns:>18.2f} | "
+                  f"{characters / 4 / turns:>11.0f} | {sum(s3.values()) / turns:>11.2f} | {s3['GetObject'] / turns:>6.2f}")
 
 
 if __name__ == "__main__":

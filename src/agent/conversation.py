@@ -9,6 +9,7 @@ deadline: a failed, cancelled or incomplete model answer leaves the session exac
 import asyncio
 import logging
 import time
+import weakref
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Callable, Sequence
@@ -73,8 +74,11 @@ class Conversations:
         # deployed API tells its callers no more than that the provider could not be reached.
         self.name_endpoint_in_errors = name_endpoint_in_errors
         # One event loop for the container's life, one turn at a time (as Lambda runs them):
-        # LiteLLM schedules its own background work on the loop that called it.
+        # LiteLLM schedules its own background work on the loop that called it. Closed with the
+        # container (or at exit): a loop left holding LiteLLM's waiting task crashes the
+        # interpreter's last garbage collection.
         self._loop = asyncio.new_event_loop()
+        weakref.finalize(self, _close, self._loop)
 
     # ---- a turn ---------------------------------------------------------------------------
     def chat(self, request: ChatRequest, deadline: Deadline, on_delta: OnDelta | None = None) -> Reply:
@@ -224,6 +228,21 @@ async def _stream(agent: Agent, message: str, deadline: Deadline, reply: Streame
             elif "result" in event:
                 result = event["result"]
     return str(result.stop_reason) if result is not None else "end_turn"
+
+
+def _close(loop: asyncio.AbstractEventLoop) -> None:
+    if loop.is_closed() or loop.is_running():
+        return
+    pending = asyncio.all_tasks(loop)
+    for task in pending:
+        task.cancel()
+
+    async def settle() -> None:
+        await asyncio.gather(*pending, return_exceptions=True)
+        await loop.shutdown_asyncgens()
+
+    loop.run_until_complete(settle())
+    loop.close()
 
 
 def _stored_count(agent: Agent) -> int:

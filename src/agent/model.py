@@ -29,14 +29,19 @@ from .settings import Settings  # noqa: E402
 
 logger = logging.getLogger(__name__)
 
-# LiteLLM prints help banners to stdout on errors; Lambda logs are JSON lines.
+# LiteLLM prints help banners to stdout on errors; Lambda logs are JSON lines. Its warnings are
+# about its own bookkeeping (its background logging moving between event loops when Strands makes
+# a summary on a loop of its own); the failures that matter are logged here, once.
 litellm.suppress_debug_info = True
+logging.getLogger("LiteLLM").setLevel(logging.ERROR)
 
 # One retry layer, not three: the provider SDK's own retries would wait out Retry-After inside
 # the invocation. A throttled turn answers 429 with Retry-After, and the client retries (with an
 # Idempotency-Key if it wants exactly-once).
 PROVIDER_MAX_RETRIES = 0
 DEFAULT_RETRY_AFTER_SECONDS = 5
+INIT_KEY_READ_SECONDS = 3.0
+TIMEOUT_TIERS = (900, 600, 300, 120, 60, 30, 20, 10, 5, 3, 2, 1)
 
 MISSING_MODEL_HINT = (
     "No model is configured. Set MODEL_ID (a LiteLLM model string such as "
@@ -61,7 +66,7 @@ class TurnModel(LiteLLMModel):
         self.timeout = timeout
 
     async def stream(self, *args: Any, **kwargs: Any) -> AsyncGenerator[Any, None]:
-        seconds = self.deadline.cap(self.timeout)
+        seconds = timeout_tier(self.deadline.cap(self.timeout))
         if seconds <= 0:
             raise TurnTimedOut("The turn took too long and was cancelled; nothing was stored. Retry.")
         self.client_args["timeout"] = seconds
@@ -74,6 +79,14 @@ class TurnModel(LiteLLMModel):
         if event.get("chunk_type") == "message_stop" and not event.get("data"):
             raise IncompleteReply("The model's answer was cut off before it finished; nothing was stored. Retry.")
         return super().format_chunk(event, **kwargs)
+
+
+def timeout_tier(seconds: float) -> float:
+    """The longest of a few fixed timeouts that is no longer than ``seconds``. LiteLLM keeps one HTTP
+    client (and its open connections) per distinct timeout: a timeout made of the exact time left
+    would cost a new client and a new connection every turn. The turn's own deadline still ends
+    the call at the exact moment."""
+    return next((tier for tier in TIMEOUT_TIERS if tier <= seconds), max(0.0, round(seconds, 1)))
 
 
 class ModelProvider:
@@ -106,12 +119,13 @@ class ModelProvider:
             ) from None
 
     def warm_up(self) -> None:
-        """At init, where Lambda gives full CPU: check the settings and read the key."""
+        """At init, where Lambda gives full CPU: check the settings and read the key (briefly:
+        init has a time limit of its own, and a first request tries again)."""
         if not self.configured:
             return
         try:
             self.check()
-            self._arguments(Deadline.never())
+            self._arguments(Deadline.after(INIT_KEY_READ_SECONDS))
         except Exception as error:  # the request path reports it properly
             logger.warning("model set-up failed at init; will retry on the first request: %s", error)
 

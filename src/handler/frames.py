@@ -113,9 +113,11 @@ def _fit(text: str, max_bytes: int) -> str:
     """The longest head of ``text`` whose JSON string form fits ``max_bytes`` (at least one character)."""
     if len(text) * 6 <= max_bytes:  # no character takes more than 6 bytes in JSON ("\u001f")
         return text
-    size, end = 0, 0
-    for end, char in enumerate(text):
-        size += len(json.dumps(char, ensure_ascii=False).encode("utf-8")) - 2
-        if size > max_bytes and end > 0:
-            return text[:end]
-    return text
+    fits, longest = 1, len(text)  # a head's size grows with its length: search for the longest
+    while fits < longest:
+        middle = (fits + longest + 1) // 2
+        if len(json.dumps(text[:middle], ensure_ascii=False).encode("utf-8")) - 2 <= max_bytes:
+            fits = middle
+        else:
+            longest = middle - 1
+    return text[:fits]

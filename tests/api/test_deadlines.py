@@ -18,6 +18,7 @@ def timed(call, *args, **kwargs):
     return result, time.monotonic() - started
 
 
+@pytest.mark.slow  # waits on real time
 @pytest.mark.parametrize("stall", [
     pytest.param(lambda: Reply.stall_before_first_byte(20), id="before-the-first-byte"),
     pytest.param(lambda: Reply.stall_mid_stream("one two three four five", after_words=2, seconds=20), id="mid-stream"),
@@ -36,6 +37,7 @@ def test_a_stalled_model_is_cut_off_before_the_function_times_out(api, model_ser
     assert status == 200 and again < 3  # the session was released at once, not after its lease
 
 
+@pytest.mark.slow  # waits on real time
 def test_the_configured_model_timeout_applies_when_it_is_shorter_than_the_time_left(env, model_server):
     api = Api({**env, "MODEL_TIMEOUT": "2"})
     model_server.queue(Reply.stall_before_first_byte(8))

@@ -11,7 +11,7 @@ import pytest
 from moto import mock_aws
 
 from model_server import Reply
-from tests.conftest import Api
+from tests.conftest import BOTO3_SESSION, Api
 from tests.api.test_bad_input import assert_error
 
 SESSION = "user_arindam_convo_123"
@@ -21,7 +21,7 @@ SESSION = "user_arindam_convo_123"
 def secret(env):
     """``put(value)`` creates or rotates the secret holding the model's key; ``env`` uses it."""
     with mock_aws():
-        client = boto3.client("secretsmanager", region_name="us-east-1")
+        client = BOTO3_SESSION.client("secretsmanager", region_name="us-east-1")
         arns: list[str] = []
 
         def put(value: str) -> dict[str, str]:

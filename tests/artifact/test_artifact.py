@@ -25,11 +25,13 @@ import pytest
 from model_server import ModelServer
 from tests.fixtures.moto_server import FAKE_CREDENTIALS, MotoServer
 
+# Builds the artifact (minutes on a fresh machine) and starts Python 3.13 processes.
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[2]
 DRIVER = Path(__file__).with_name("artifact_driver.py")
 SESSION = "user_arindam_convo_123"
 BUCKET = "artifact-smoke-sessions"
-TABLE = "artifact-smoke-idempotency"
 HOST_ARCH = "arm64" if os.uname().machine in ("aarch64", "arm64") else "x86_64"
 
 # The deployed function's environment (template.yaml), pointed at local servers.
@@ -72,15 +74,10 @@ def run_driver(python: str, artifact: Path, env: dict[str, str], *args: str) -> 
 
 @pytest.fixture
 def aws(moto_server: MotoServer) -> Iterator[dict[str, str]]:
-    """A bucket and an idempotency table (the template's key schema) on the moto server."""
-    clients = {name: boto3.client(name, endpoint_url=moto_server.endpoint_url, region_name="us-east-1")
-               for name in ("s3", "dynamodb")}
+    """The sessions bucket (idempotency records live in it too) on the moto server."""
+    clients = {"s3": boto3.client("s3", endpoint_url=moto_server.endpoint_url, region_name="us-east-1")}
     clients["s3"].create_bucket(Bucket=BUCKET)
-    clients["dynamodb"].create_table(TableName=TABLE, BillingMode="PAY_PER_REQUEST",
-                                     AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-                                     KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}])
-    yield {"SESSION_BUCKET": BUCKET, "IDEMPOTENCY_TABLE": TABLE, "AWS_ENDPOINT_URL": moto_server.endpoint_url}
-    clients["dynamodb"].delete_table(TableName=TABLE)
+    yield {"SESSION_BUCKET": BUCKET, "AWS_ENDPOINT_URL": moto_server.endpoint_url}
     for page in clients["s3"].get_paginator("list_object_versions").paginate(Bucket=BUCKET):
         for item in page.get("Versions", []) + page.get("DeleteMarkers", []):
             clients["s3"].delete_object(Bucket=BUCKET, Key=item["Key"], VersionId=item["VersionId"])
@@ -125,7 +122,7 @@ def test_reference_conversation_from_the_artifact_alone(built, aws, model_server
 def deployed_env(**overrides: str) -> dict[str, str]:
     """The deployed environment with unreachable endpoints: any attempt to use them is recorded."""
     env = {**FUNCTION_ENV, "MODEL_ID": "openai/gpt-4o-mini", "MODEL_API_KEY": "sk-test-key",
-           "SESSION_BUCKET": BUCKET, "IDEMPOTENCY_TABLE": TABLE}
+           "SESSION_BUCKET": BUCKET}
     env.update(overrides)
     return {name: value for name, value in env.items() if value}
 

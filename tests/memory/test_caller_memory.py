@@ -91,8 +91,10 @@ def test_a_failed_turn_remembers_nothing(env, model_server):
 def test_concurrent_sessions_of_one_caller_both_keep_their_facts(env, model_server, s3):
     settings = {**env, "MEMORY": "on", "SESSION_BUCKET": BUCKET}
     model_server.delay = 0.3  # the two turns overlap, and commit one after the other
-    threads = [threading.Thread(target=lambda s=s, f=f: Api(settings).post(s, f, caller=ALICE))
-               for s, f in [("a", "I like green tea."), ("b", "I live in Pune.")]]
+    # Two containers at once, as direct invocations: Powertools' HTTP resolver keeps the current
+    # event per process (Lambda runs one request per process), so threads here must not share it.
+    threads = [threading.Thread(target=lambda s=s, f=f: Api(settings).invoke(
+        {"session_id": s, "message": f, "caller": ALICE})) for s, f in [("a", "I like green tea."), ("b", "I live in Pune.")]]
     for thread in threads:
         thread.start()
     for thread in threads:

@@ -2,6 +2,8 @@
 followed by its own reply, no gaps; every other turn was told the session is busy."""
 
 import threading
+
+import pytest
 from typing import Any
 
 from agent.errors import SessionBusy
@@ -11,6 +13,7 @@ from model_server import ModelServer
 from .helpers import CALLER, NEVER, Backend, chat
 
 
+@pytest.mark.slow  # waits on real time: overlapping turns, staggered
 def test_parallel_turns_on_one_session_store_exactly_the_accepted_ones(backend: Backend) -> None:
     store: SessionStore = backend.store()
     server = ModelServer(delay=0.15).start()  # a model slow enough that turns overlap

@@ -63,22 +63,23 @@ class Recorder:
 
 
 @pytest.fixture
-def deployed_like(model_env, session_dir, s3_bucket, moto_server, monkeypatch) -> Iterator[dict[str, str]]:
+def deployed_like(env, moto_server, monkeypatch) -> Iterator[dict[str, str]]:
     """The handler's AWS resources as the stack makes them (bucket, turn queue, key secret), on the
     moto server; the model key comes from the secret, as when deployed."""
-    from tests.conftest import BUCKET
-
     endpoint = moto_server.endpoint_url
-    sqs = boto3.client("sqs", endpoint_url=endpoint, region_name="us-east-1")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
+    bucket = f"sessions-{os.getpid()}"
+    boto3.client("s3", region_name="us-east-1").create_bucket(Bucket=bucket)
+    sqs = boto3.client("sqs", region_name="us-east-1")
     queue = sqs.create_queue(QueueName=f"turns-{os.getpid()}.fifo",
                              Attributes={"FifoQueue": "true", "ContentBasedDeduplication": "false"})["QueueUrl"]
-    secrets = boto3.client("secretsmanager", endpoint_url=endpoint, region_name="us-east-1")
+    secrets = boto3.client("secretsmanager", region_name="us-east-1")
     secret = secrets.create_secret(Name=f"model-key-{os.getpid()}", SecretString="sk-from-secrets-manager")["ARN"]
-    monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
-    monkeypatch.setenv("TURN_QUEUE_URL", queue)
-    monkeypatch.setenv("MODEL_API_KEY_SECRET_ARN", secret)
-    monkeypatch.delenv("MODEL_API_KEY")
-    yield {"bucket": BUCKET, "queue": queue, "secret": secret}
+    function_env = {**{k: v for k, v in env.items() if k != "MODEL_API_KEY"}, "SESSION_BUCKET": bucket,
+                    "TURN_QUEUE_URL": queue, "MODEL_API_KEY_SECRET_ARN": secret,
+                    # API Gateway's @connections endpoint, emulated by the same moto server
+                    "WEBSOCKET_CALLBACK_URL": f"{endpoint}/prod"}
+    yield {"bucket": bucket, "queue": queue, "secret": secret, "env": function_env}
     sqs.delete_queue(QueueUrl=queue)
     secrets.delete_secret(SecretId=secret, ForceDeleteWithoutRecovery=True)
 
@@ -123,7 +124,8 @@ def assert_allowed(stack: Stack, function: str, calls: list, deployed_like: dict
 
 @pytest.mark.slow
 def test_the_functions_call_only_what_their_roles_grant(transformed: dict, deployed_like: dict, monkeypatch) -> None:
-    from tests.conftest import Api, load_handler
+    from tests.conftest import Api
+    from twin.events import websocket_event
 
     recorder = Recorder(monkeypatch)
     stack = Stack(transformed, ModelId="openai/test-model", ModelApiKeySecretArn=deployed_like["secret"])
@@ -132,21 +134,28 @@ def test_the_functions_call_only_what_their_roles_grant(transformed: dict, deplo
 
     def as_agent() -> None:
         nonlocal api
-        api = Api(load_handler())  # init (model, clients, the key's secret) is the function's too
+        api = Api(deployed_like["env"])  # init (model, clients, the key's secret) is the function's too
         assert api.post(session, "Hey, my name is Arindam.", headers={"Idempotency-Key": "turn-1"})[0] == 200
         # a long turn: queued for the worker by a handler that supports it, answered at once otherwise
         assert api.post(session, "Do you remember my name?", headers={"Prefer": "respond-async"})[0] in (200, 202)
         assert api.history(session)[0] == 200
+        ws = {"domain": "abc123.execute-api.us-east-1.amazonaws.com", "stage": "prod"}
+        identity = {"userArn": "arn:aws:iam::123456789012:user/alice"}
+        assert api.invoke(websocket_event("$connect", "c1", identity=identity, **ws)) == {"statusCode": 200}
+        body = json.dumps({"action": "sendMessage", "session_id": session, "message": "And now?"})
+        assert api.invoke(websocket_event("sendMessage", "c1", body, **ws)) == {"statusCode": 200}
 
     _, agent_calls = recorder.run(as_agent)
-    assert {("s3", "PutObject"), ("secretsmanager", "GetSecretValue")} <= {(s, o) for s, o, _ in agent_calls}
+    assert {("s3", "PutObject"), ("secretsmanager", "GetSecretValue"), ("sqs", "SendMessage"),
+            ("apigatewaymanagementapi", "PostToConnection")} <= {(s, o) for s, o, _ in agent_calls}
     assert_allowed(stack, AGENT, agent_calls, deployed_like)
 
-    queued = sqs_event(deployed_like["queue"])
-    if queued is not None:
-        result, worker_calls = recorder.run(lambda: api.invoke(queued))
-        assert not (result or {}).get("batchItemFailures"), result
-        assert_allowed(stack, WORKER, worker_calls, deployed_like)
+    queued = sqs_event(deployed_like["queue"])  # the async POST's turn and the WebSocket's
+    assert queued is not None and len(queued["Records"]) == 2
+    result, worker_calls = recorder.run(lambda: api.invoke(queued, timeout=300))
+    assert not (result or {}).get("batchItemFailures"), result
+    assert ("apigatewaymanagementapi", "PostToConnection") in {(s, o) for s, o, _ in worker_calls}
+    assert_allowed(stack, WORKER, worker_calls, deployed_like)
 
     def sweep_and_delete() -> None:
         assert "expired_sessions" in api.invoke(json.loads((EVENTS / "expire_idle_sessions.json").read_text()))

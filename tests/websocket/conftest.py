@@ -9,7 +9,7 @@ import pytest
 from moto import mock_aws
 from moto.apigatewaymanagementapi.models import apigatewaymanagementapi_backends
 
-from tests.conftest import Api
+from tests.conftest import BOTO3_SESSION, Api
 from twin.events import sqs_event, websocket_event
 
 DOMAIN = "abc123.execute-api.us-east-1.amazonaws.com"
@@ -19,7 +19,7 @@ BOB = "arn:aws:iam::123456789012:user/bob"
 
 class Aws:
     def __init__(self) -> None:
-        self.sqs = boto3.client("sqs", region_name="us-east-1")
+        self.sqs = BOTO3_SESSION.client("sqs", region_name="us-east-1")
         self.queue_url = self.sqs.create_queue(QueueName="turns.fifo", Attributes={
             "FifoQueue": "true", "ContentBasedDeduplication": "false"})["QueueUrl"]
         self.queue_arn = self.sqs.get_queue_attributes(QueueUrl=self.queue_url,

@@ -43,7 +43,9 @@ def test_deltas_are_coalesced_to_about_one_frame_per_100_ms(ws, aws, model_serve
 
 
 def test_every_frame_fits_the_32_kb_limit_even_for_a_long_reply(ws, aws, model_server):
-    long_text = " ".join(["lorem ipsum dolor sit amet 🚀"] * 4000)  # ~120 KB
+    # ~40 KB in 300 words: more than one frame (words differ: LiteLLM stops a model repeating itself)
+    long_text = " ".join(f"{n:04d}-lorem-ipsum-dolor-sit-amet-🚀-consectetur-adipiscing-elit-sed-do-eiusmod-tempor-"
+                         f"incididunt-ut-labore-et-dolore-magna-aliqua-{n:04d}" for n in range(300))
     model_server.queue(Reply.say(long_text))
     ws.connect("c1")
     ws.message("c1", SESSION, "Write a lot.")
