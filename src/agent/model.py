@@ -41,7 +41,7 @@ logging.getLogger("LiteLLM").setLevel(logging.ERROR)
 PROVIDER_MAX_RETRIES = 0
 DEFAULT_RETRY_AFTER_SECONDS = 5
 INIT_KEY_READ_SECONDS = 3.0
-TIMEOUT_TIERS = (900, 600, 300, 120, 60, 30, 20, 10, 5, 3, 2, 1)
+TIMED_OUT = "The turn took too long and was cancelled; nothing was stored. Retry."
 
 MISSING_MODEL_HINT = (
     "No model is configured. Set MODEL_ID (a LiteLLM model string such as "
@@ -68,10 +68,15 @@ class TurnModel(LiteLLMModel):
     async def stream(self, *args: Any, **kwargs: Any) -> AsyncGenerator[Any, None]:
         seconds = timeout_tier(self.deadline.cap(self.timeout))
         if seconds <= 0:
-            raise TurnTimedOut("The turn took too long and was cancelled; nothing was stored. Retry.")
+            raise TurnTimedOut(TIMED_OUT)
         self.client_args["timeout"] = seconds
-        async for event in super().stream(*args, **kwargs):
-            yield event
+        try:
+            async for event in super().stream(*args, **kwargs):
+                yield event
+        except litellm.Timeout as error:
+            if seconds < self.timeout:  # cut to the time the turn had left: the turn ran out of it
+                raise TurnTimedOut(TIMED_OUT) from error
+            raise
 
     def format_chunk(self, event: dict[str, Any], **kwargs: Any) -> Any:
         # Strands reads a missing finish reason as "end_turn"; a provider that hangs up mid-answer,
@@ -82,11 +87,12 @@ class TurnModel(LiteLLMModel):
 
 
 def timeout_tier(seconds: float) -> float:
-    """The longest of a few fixed timeouts that is no longer than ``seconds``. LiteLLM keeps one HTTP
-    client (and its open connections) per distinct timeout: a timeout made of the exact time left
-    would cost a new client and a new connection every turn. The turn's own deadline still ends
-    the call at the exact moment."""
-    return next((tier for tier in TIMEOUT_TIERS if tier <= seconds), max(0.0, round(seconds, 1)))
+    """``seconds`` rounded down to a whole second (to 5 s above a minute). LiteLLM keeps one HTTP
+    client, with its open connections, per distinct timeout: the exact time left would cost a new
+    client and a new connection every turn. The turn's own deadline still ends it exactly."""
+    if seconds >= 60:
+        return float(int(seconds // 5) * 5)
+    return float(int(seconds)) if seconds >= 1 else max(0.0, round(seconds, 1))
 
 
 class ModelProvider:
@@ -194,7 +200,7 @@ def as_model_failure(error: BaseException, deadline: Deadline, endpoint: str | N
         return ModelThrottled("The model provider is rate limiting requests; retry later.",
                               retry_after=retry_after_of(error))
     if isinstance(error, (litellm.Timeout, openai.APITimeoutError, TimeoutError)) and deadline.expired():
-        return TurnTimedOut("The turn took too long and was cancelled; nothing was stored. Retry.")
+        return TurnTimedOut(TIMED_OUT)
     if is_unreachable(error):
         where = f" at {endpoint}" if endpoint else ""
         return ModelUnreachable(f"The model provider could not be reached{where}; nothing was stored. "
