@@ -241,7 +241,10 @@ def _close(loop: asyncio.AbstractEventLoop) -> None:
         await asyncio.gather(*pending, return_exceptions=True)
         await loop.shutdown_asyncgens()
 
-    loop.run_until_complete(settle())
+    try:
+        asyncio.get_running_loop()  # collected while another loop runs here: closing is all there is
+    except RuntimeError:
+        loop.run_until_complete(settle())
     loop.close()
 
 
