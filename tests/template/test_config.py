@@ -13,7 +13,7 @@ from aws_lambda_powertools.utilities.parser.models import APIGatewayProxyEventV2
 from agent.settings import Settings
 from tests.template.stack import (AGENT, CONVERSATION_FUNCTIONS, EVENTS, ROOT, WORKER, Stack, environment,
                                   tool_environment, tool_python)
-from tests.template.test_api import ROUTES
+from tests.template.test_api import ROUTES, WEBSOCKET_ROUTES
 
 
 # ---- parameters and outputs ------------------------------------------------------------------
@@ -192,12 +192,16 @@ def test_other_sources_carry_a_direct_invocation_object() -> None:
     assert json.loads((EVENTS / "expire_idle_sessions.json").read_text()) == {"action": "expire_idle_sessions"}
 
 
-def test_local_twin_serves_only_routes_the_template_deploys() -> None:
-    """The twin (tools/dev_server.py) is rewritten elsewhere to serve every route; until then it must
-    at least serve nothing that is not deployed."""
-    from dev_server import ROUTES as TWIN_ROUTES  # tools/ is on the path (tests/conftest.py)
+def test_local_twin_serves_the_routes_the_template_deploys() -> None:
+    """The twin (tools/twin) routes HTTP requests by docs/openapi.json and WebSocket messages by the
+    template's route keys; its own paths (the chat page, /docs, /ws, /_aws/...) are no API route."""
+    from twin.events import routes as twin_routes, websocket_routes  # tools/ is on the path
+    from twin.pages import RESERVED_PATHS, RESERVED_PREFIXES
 
-    assert set(TWIN_ROUTES) <= ROUTES
+    assert set(twin_routes()) == ROUTES
+    assert websocket_routes() == WEBSOCKET_ROUTES
+    for _, path in ROUTES:
+        assert path not in RESERVED_PATHS and not path.startswith(RESERVED_PREFIXES), path
 
 
 # ---- supply chain --------------------------------------------------------------------------------------
