@@ -181,6 +181,7 @@ class Pool:
     on_replaced: Callable[[str], None] = lambda reason: None
     containers: set[Container] = field(default_factory=set)
     idle: asyncio.Queue = field(default_factory=asyncio.Queue)
+    invocations: set[asyncio.Task] = field(default_factory=set)
     closing: bool = False
 
     async def start(self) -> None:
@@ -197,6 +198,10 @@ class Pool:
         return sorted(c.pid for c in self.containers if c.busy and not c.dead)
 
     async def invoke(self, event: Any) -> Outcome:
+        task = asyncio.current_task()
+        if task is not None:  # so that close() can end it, whoever was waiting for it
+            self.invocations.add(task)
+            task.add_done_callback(self.invocations.discard)
         loop = asyncio.get_running_loop()
         started = loop.time()
         message = {"event": json.dumps(event), "timeout": self.function.timeout, "function": self.function.name,
@@ -293,9 +298,12 @@ class Pool:
         self._add(container)
         self.on_replaced(f"{self.function.name}: a container {reason}; replaced (pid {container.pid})")
 
-    def close(self) -> None:
-        """No more replacements; the containers end with the launcher."""
+    async def close(self) -> None:
+        """End the invocations under way; no more replacements (the containers end with the launcher)."""
         self.closing = True
+        for task in list(self.invocations):
+            task.cancel()
+        await asyncio.gather(*self.invocations, return_exceptions=True)
         loop = asyncio.get_running_loop()
         for container in list(self.containers):
             if not container.channel.closed:

@@ -20,6 +20,8 @@ from .terminal import Terminal
 INTEGRATION_TIMEOUT_SECONDS = 30.0
 MAX_EVENT_BYTES = 6 * 1024 * 1024
 MAX_BODY_BYTES = 10 * 1024 * 1024  # HTTP API's payload limit; aiohttp answers 413 beyond it
+# Set on a request whose terminal line this module wrote (the server writes the others').
+HAS_LINE = web.RequestKey("has_line", bool)
 
 
 class HttpApi:
@@ -35,6 +37,7 @@ class HttpApi:
         request_id = event["requestContext"]["requestId"]
         session = (event.get("pathParameters") or {}).get("session_id")
         response, note = await self._answer(event, request_id)
+        request[HAS_LINE] = True
         self.terminal.request(f"{request.method} {request.rel_url.path}", response.status, loop.time() - started,
                               session, note)
         return response

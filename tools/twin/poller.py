@@ -63,7 +63,7 @@ class TurnPoller:
 
     def _settle(self, message: Message, outcome: Outcome) -> None:
         turn = _turn_of(message)
-        what = f"turn {short_turn_id(turn.get('turn_id'))}"
+        what = f"turn {short_turn_id(turn['turn_id'])}" if "turn_id" in turn else f"message {message.id[:8]}…"
         reason = _failure(message, outcome)
         if reason is None:
             self.queue.delete(message)

@@ -11,6 +11,7 @@ the management API, the turn queue and Lambda's poller, in front of the function
 
 import asyncio
 import errno
+import os
 import socket
 import threading
 import time
@@ -22,7 +23,7 @@ from . import environment
 from .config import Config
 from .connections import Connections
 from .containers import InitFailed, Pool, launcher
-from .http_api import MAX_BODY_BYTES, HttpApi
+from .http_api import HAS_LINE, MAX_BODY_BYTES, HttpApi
 from .pages import Pages
 from .poller import TurnPoller
 from .queue import FifoQueue, SqsApi
@@ -100,7 +101,7 @@ class Twin:
         self.terminal.line(await model_line)
 
     def _app(self, queue: FifoQueue) -> web.Application:
-        app = web.Application(client_max_size=MAX_BODY_BYTES)
+        app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[self._page_lines])
         Pages(self.ws_url).add_routes(app)
         app.router.add_get("/ws", self.websocket.handle)
         self.connections.add_routes(app)
@@ -109,6 +110,17 @@ class Twin:
         # Everything else is the HTTP API's (a GET of a page path falls through for other methods).
         app.router.add_route("*", "/{path:.*}", HttpApi(self.pools[self.config.agent.name], self.terminal).handle)
         return app
+
+    @web.middleware
+    async def _page_lines(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        """The line of a request for one of the twin's pages. The API's requests and WebSocket
+        events have lines of their own; the function's calls to /_aws/... (a frame, a queued turn)
+        are not requests of yours."""
+        started = time.monotonic()
+        response = await handler(request)
+        if not request.get(HAS_LINE) and request.path != "/ws" and not request.path.startswith("/_aws/"):
+            self.terminal.request(f"{request.method} {request.path}", response.status, time.monotonic() - started)
+        return response
 
     def _sessions(self) -> str:
         report = self.report
@@ -130,19 +142,23 @@ class Twin:
         return f"{where}: {await model_answers(base)}"
 
     async def close(self) -> None:
+        """Stop serving, end what is under way (no traceback, nothing left running), stop the containers."""
         for pool in self.pools.values():
             pool.closing = True
-        if hasattr(self, "websocket"):
-            self.websocket.closing = True
+        websocket = getattr(self, "websocket", None)
+        if websocket is not None:
+            websocket.closing = True
         for connection in list(self.connections.live.values()):
             await connection.socket.close(code=1001, message=b"Server going away")
         if self.runner is not None:
             await self.runner.cleanup()
             self.runner = None
-        for task in self.background:
+        tasks = [*self.background, *(websocket.tasks if websocket else ()), *(self.poller.tasks if self.poller else ())]
+        for task in tasks:
             task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         for pool in self.pools.values():
-            pool.close()
+            await pool.close()
         await asyncio.get_running_loop().run_in_executor(None, self.launcher.stop)
 
 
@@ -156,7 +172,7 @@ async def model_answers(base: str) -> str:
         reason = f"no answer in {MODEL_CHECK_SECONDS:.0f} s"
     except ClientError as error:
         cause = getattr(error, "os_error", None)
-        reason = (cause.strerror or str(cause)).lower() if cause is not None else str(error)
+        reason = os.strerror(cause.errno).lower() if getattr(cause, "errno", None) else str(cause or error)
     local = any(host in base for host in ("127.0.0.1", "localhost", "[::1]"))
     hint = " — start it with `make model`" if local else " — check MODEL_API_BASE and the network"
     return f"not answering ({reason}){hint}"

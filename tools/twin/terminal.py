@@ -48,9 +48,14 @@ class OneLineErrors(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         error = record.exc_info[1] if record.exc_info else None
+        status = getattr(error, "code", None)
         message = getattr(error, "message", None) or (str(error) if error else record.getMessage())
-        summary = " ".join(str(message).split())[:200]
-        self.terminal.line(f"{record.levelname.lower()}: {summary}")
+        # aiohttp's parser errors draw a caret under the offending bytes on a line of their own
+        words = " ".join(line.strip() for line in str(message).splitlines() if line.strip(" ^"))
+        if isinstance(status, int):
+            self.terminal.line(f"{status}  malformed request: {words[:200]}")
+        else:
+            self.terminal.line(f"{record.levelname.lower()}: {words[:200]}")
 
 
 def quiet_aiohttp_logs(terminal: Terminal) -> None:
