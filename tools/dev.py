@@ -55,10 +55,11 @@ async def serve(config: Config, terminal: Terminal) -> int:
         opening.result()  # raises what stopped the start-up
         terminal.line("Ctrl-C to stop")
         await stopping
+        terminal.line("stopping…")
     else:
-        opening.cancel()
+        terminal.line("stopping…")
+        opening.cancel()  # open() cleans up after itself
         await asyncio.gather(opening, return_exceptions=True)
-    terminal.line("stopping…")
     await twin.close()
     terminal.line("stopped")
     return 0

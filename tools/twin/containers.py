@@ -70,6 +70,7 @@ class ForkLauncher:
         self.process: Any = None
         self.control: Connection | None = None
         self.lock = threading.Lock()  # one fork request at a time on the control channel
+        self.ready = False
 
     def start(self, env: Mapping[str, str]) -> dict[str, Any]:
         context = multiprocessing.get_context("spawn")  # a clean interpreter, whatever the twin's threads
@@ -77,7 +78,9 @@ class ForkLauncher:
         self.process = context.Process(target=snapshot.main, args=(theirs, dict(env)), name="twin-init", daemon=True)
         _start_ignoring_ctrl_c(self.process)
         theirs.close()
-        return _report(self.control)
+        report = _report(self.control)
+        self.ready = "failed" not in report
+        return report
 
     def launch(self) -> Container:
         ours, theirs = multiprocessing.Pipe()
@@ -90,7 +93,9 @@ class ForkLauncher:
         return Container(pid, ours)
 
     def stop(self) -> None:
-        if self.control is not None:
+        if self.process is not None and not self.ready:  # still in init, which reads no request
+            self.process.kill()
+        elif self.control is not None:
             try:
                 with self.lock:
                     self.control.send("stop")

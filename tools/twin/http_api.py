@@ -51,6 +51,10 @@ class HttpApi:
             outcome = await asyncio.wait_for(asyncio.shield(invocation), self.timeout)
         except asyncio.TimeoutError:
             return _message(503, "Service Unavailable", request_id), f"no answer in {self.timeout:.0f} s"
+        except asyncio.CancelledError:
+            if not invocation.cancelled():  # this request was cancelled, not its invocation
+                raise
+            return _message(502, "Internal Server Error", request_id), "the twin is stopping"
         return response_of(outcome, request_id)
 
 

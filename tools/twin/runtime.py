@@ -13,6 +13,7 @@ import traceback
 from multiprocessing.connection import Connection
 from typing import Any, Mapping
 
+from .environment import put_code_on_path
 from .lambda_context import LambdaContext
 
 MAX_RESULT_BYTES = 6 * 1024 * 1024
@@ -27,6 +28,7 @@ def init(env: Mapping[str, str]) -> dict[str, Any]:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     os.environ.clear()
     os.environ.update(env)
+    put_code_on_path()
     started = time.monotonic()
     try:
         _aws_defaults()

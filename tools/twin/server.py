@@ -142,23 +142,22 @@ class Twin:
         return f"{where}: {await model_answers(base)}"
 
     async def close(self) -> None:
-        """Stop serving, end what is under way (no traceback, nothing left running), stop the containers."""
-        for pool in self.pools.values():
-            pool.closing = True
+        """Stop the functions first (what is under way ends; nothing posts frames to a server that is
+        going), then the server; no traceback, and no process left behind."""
         websocket = getattr(self, "websocket", None)
         if websocket is not None:
-            websocket.closing = True
-        for connection in list(self.connections.live.values()):
-            await connection.socket.close(code=1001, message=b"Server going away")
-        if self.runner is not None:
-            await self.runner.cleanup()
-            self.runner = None
+            websocket.closing = True  # no $disconnect invocations for the connections closed below
         tasks = [*self.background, *(websocket.tasks if websocket else ()), *(self.poller.tasks if self.poller else ())]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         for pool in self.pools.values():
             await pool.close()
+        for connection in list(self.connections.live.values()):
+            await connection.socket.close(code=1001, message=b"Server going away")
+        if self.runner is not None:
+            await self.runner.cleanup()
+            self.runner = None
         await asyncio.get_running_loop().run_in_executor(None, self.launcher.stop)
 
 
