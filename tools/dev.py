@@ -9,20 +9,27 @@ Exit status: 0 when stopped (Ctrl-C, SIGTERM), 2 for a setting it cannot use or 
 1 when the function's init fails otherwise.
 """
 
-import asyncio
-import os
-import signal
 import sys
+from typing import TYPE_CHECKING
 
-from twin import environment
-from twin.config import Config
-from twin.containers import InitFailed
-from twin.environment import SettingsProblem
-from twin.server import PortTaken, Twin
-from twin.terminal import Terminal
+# Imports are in the functions: a Ctrl-C while they load is then caught (see the end), and a
+# container spawned from this file (spawn start method) loads none of them.
+if TYPE_CHECKING:
+    from twin.config import Config
+    from twin.terminal import Terminal
 
 
 def main() -> int:
+    import asyncio
+    import os
+
+    from twin import environment
+    from twin.config import Config
+    from twin.containers import InitFailed
+    from twin.environment import SettingsProblem
+    from twin.server import PortTaken
+    from twin.terminal import Terminal
+
     environment.load_dotenv_file()
     environment.put_code_on_path()
     terminal = Terminal()
@@ -42,7 +49,13 @@ def main() -> int:
         return 2 if failed.kind == "settings" else 1
 
 
-async def serve(config: Config, terminal: Terminal) -> int:
+async def serve(config: "Config", terminal: "Terminal") -> int:
+    import asyncio
+    import os
+    import signal
+
+    from twin.server import Twin
+
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -66,4 +79,7 @@ async def serve(config: Config, terminal: Terminal) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:  # Ctrl-C before the twin's own handler is in place: nothing to clean up
+        sys.exit(130)

@@ -25,6 +25,7 @@ from . import runtime, snapshot
 from .config import Function
 
 READY_TIMEOUT_SECONDS = 300.0  # init may be slow on a first run (bytecode not cached yet)
+STOP_SECONDS = 5.0  # for the init process to end its containers and exit
 
 
 class InitFailed(Exception):
@@ -72,12 +73,17 @@ class ForkLauncher:
         self.lock = threading.Lock()  # one fork request at a time on the control channel
         self.ready = False
 
-    def start(self, env: Mapping[str, str]) -> dict[str, Any]:
+    def begin(self, env: Mapping[str, str]) -> None:
+        """Start the init process (quick; from the main thread, see _start_ignoring_ctrl_c)."""
         context = multiprocessing.get_context("spawn")  # a clean interpreter, whatever the twin's threads
         self.control, theirs = context.Pipe()
         self.process = context.Process(target=snapshot.main, args=(theirs, dict(env)), name="twin-init", daemon=True)
         _start_ignoring_ctrl_c(self.process)
         theirs.close()
+
+    def wait_ready(self) -> dict[str, Any]:
+        """Block until init has run: what it reports (start-up facts, or what stopped it)."""
+        assert self.control is not None
         report = _report(self.control)
         self.ready = "failed" not in report
         return report
@@ -102,7 +108,7 @@ class ForkLauncher:
             except OSError:
                 pass
         if self.process is not None:
-            self.process.join(snapshot.STOP_GRACE_SECONDS + 3)
+            self.process.join(STOP_SECONDS)
             if self.process.is_alive():
                 self.process.kill()
                 self.process.join()
@@ -117,29 +123,33 @@ class SpawnLauncher:
         self.spare: Container | None = None
         self.lock = threading.Lock()
 
-    def start(self, env: Mapping[str, str]) -> dict[str, Any]:
+    def begin(self, env: Mapping[str, str]) -> None:
         self.env = dict(env)
-        self.spare, report = self._spawn()
-        return report
+        self.spare = self._spawn()
+
+    def wait_ready(self) -> dict[str, Any]:
+        assert self.spare is not None
+        return _report(self.spare.channel)
 
     def launch(self) -> Container:
         with self.lock:
             spare, self.spare = self.spare, None
         if spare is not None:
             return spare
-        container, report = self._spawn()
+        container = self._spawn()
+        report = _report(container.channel)
         if "failed" in report:
             raise InitFailed(report["failed"], report["message"])
         return container
 
-    def _spawn(self) -> tuple[Container, dict[str, Any]]:
+    def _spawn(self) -> Container:
         context = multiprocessing.get_context("spawn")
         ours, theirs = context.Pipe()
         process = context.Process(target=runtime.spawned, args=(theirs, self.env), name="twin-container", daemon=True)
         _start_ignoring_ctrl_c(process)
         theirs.close()
         self.processes.append(process)
-        return Container(process.pid, ours), _report(ours)
+        return Container(process.pid, ours)
 
     def stop(self) -> None:
         for process in self.processes:
@@ -154,10 +164,12 @@ def launcher(start_method: str) -> ForkLauncher | SpawnLauncher:
 
 def _start_ignoring_ctrl_c(process: Any) -> None:
     """Start ``process`` with SIGINT ignored from its first instruction (a disposition a new
-    interpreter keeps), so a Ctrl-C during its import prints no traceback; the twin stops it."""
+    interpreter keeps), so a Ctrl-C during its start prints no traceback; the twin stops it.
+    Only the main thread may change it; elsewhere (tests, replacements spawned from a worker
+    thread) the child ignores it once its init begins."""
     try:
         previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    except ValueError:  # not the main thread (tests): nobody presses Ctrl-C there
+    except ValueError:
         process.start()
         return
     try:

@@ -76,7 +76,8 @@ class Twin:
         self.terminal.line(f"starting {config.workers} AgentFunction and {config.turn_workers} TurnWorkerFunction "
                            f"containers ({'forked after one init' if config.start_method == 'fork' else 'each runs init'})…")
         function_env = environment.function_environment(self.env, self.url, config.function_timeout, config.turn_timeout)
-        self.report = await loop.run_in_executor(None, self.launcher.start, function_env)
+        self.launcher.begin(function_env)
+        self.report = await loop.run_in_executor(None, self.launcher.wait_ready)
         if "failed" in self.report:
             raise InitFailed(self.report["failed"], self.report["message"])
         model_line = asyncio.create_task(self._model_line())

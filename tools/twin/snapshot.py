@@ -17,7 +17,6 @@ from typing import Mapping
 
 from . import runtime
 
-STOP_GRACE_SECONDS = 2.0  # for the twin to wait for this process to stop
 
 
 def main(control: Connection, env: Mapping[str, str]) -> None:
