@@ -106,6 +106,8 @@ def test_the_chat_page_the_docs_and_the_openapi_document(twin):
                 assert response.status == 200 and len(await response.read()) > 100_000
         async with client.get(f"{twin.url}/openapi.json") as response:
             assert response.status == 200 and "/sessions/{session_id}/messages" in (await response.json())["paths"]
+        async with client.get(f"{twin.url}/ws") as response:  # not an upgrade: no $connect is invoked
+            assert response.status == 426
 
     run(scenario)
 

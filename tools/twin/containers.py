@@ -195,10 +195,11 @@ class Pool:
 
     function: Function
     launch: Callable[[], Container]
-    on_replaced: Callable[[str], None] = lambda reason: None
+    say: Callable[[str], None] = lambda line: None  # a line for the terminal
     containers: set[Container] = field(default_factory=set)
     idle: asyncio.Queue = field(default_factory=asyncio.Queue)
     invocations: set[asyncio.Task] = field(default_factory=set)
+    replacements: set[asyncio.Task] = field(default_factory=set)  # held: the loop keeps only weak references
     closing: bool = False
 
     async def start(self) -> None:
@@ -300,20 +301,22 @@ class Pool:
         self.containers.discard(container)
         container.channel.close()
         if not self.closing:
-            asyncio.get_running_loop().create_task(self._replace(reason))
+            task = asyncio.get_running_loop().create_task(self._replace(reason))
+            self.replacements.add(task)
+            task.add_done_callback(self.replacements.discard)
 
     async def _replace(self, reason: str) -> None:
         loop = asyncio.get_running_loop()
         try:
             container = await loop.run_in_executor(None, self.launch)
         except Exception as error:
-            self.on_replaced(f"{self.function.name}: a container {reason} and none could be started ({error})")
+            self.say(f"{self.function.name}: a container {reason} and none could be started ({error})")
             return
         if self.closing:
             container.channel.close()
             return
         self._add(container)
-        self.on_replaced(f"{self.function.name}: a container {reason}; replaced (pid {container.pid})")
+        self.say(f"{self.function.name}: a container {reason}; replaced (pid {container.pid})")
 
     async def close(self) -> None:
         """End the invocations under way; no more replacements (the containers end with the launcher)."""

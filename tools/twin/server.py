@@ -48,6 +48,7 @@ class Twin:
         self.runner: web.AppRunner | None = None
         self.pools: dict[str, Pool] = {}
         self.poller: TurnPoller | None = None
+        self.websocket: WebSocketApi | None = None
         self.background: list[asyncio.Task] = []
         self.port = config.port
         self.report: dict[str, Any] = {}
@@ -145,7 +146,7 @@ class Twin:
     async def close(self) -> None:
         """Stop the functions first (what is under way ends; nothing posts frames to a server that is
         going), then the server; no traceback, and no process left behind."""
-        websocket = getattr(self, "websocket", None)
+        websocket = self.websocket
         if websocket is not None:
             websocket.closing = True  # no $disconnect invocations for the connections closed below
         tasks = [*self.background, *(websocket.tasks if websocket else ()), *(self.poller.tasks if self.poller else ())]

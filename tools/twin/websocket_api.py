@@ -38,6 +38,10 @@ class WebSocketApi:
         self.closing = False
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
+        socket = web.WebSocketResponse(max_msg_size=MAX_MESSAGE_BYTES)
+        if not socket.can_prepare(request).ok:  # not an upgrade: no $connect for it
+            return web.Response(status=426, text="This is the WebSocket API: connect with a WebSocket client.",
+                                headers={"Upgrade": "websocket"})
         connection_id = new_connection_id()
         user_agent = request.headers.get("User-Agent", "")
         identity = {"sourceIp": request.remote or "127.0.0.1", "userAgent": user_agent}
@@ -48,7 +52,6 @@ class WebSocketApi:
         self._log("$connect", connection_id, status, outcome)
         if not 200 <= status < 300:
             return web.Response(status=status)  # API Gateway refuses the upgrade
-        socket = web.WebSocketResponse(max_msg_size=MAX_MESSAGE_BYTES)
         await socket.prepare(request)
         self.connections.open(Connection(connection_id, socket, identity["sourceIp"], user_agent))
         try:
@@ -100,7 +103,8 @@ class WebSocketApi:
         note = ""
         if outcome.failed:
             error = outcome.error or {}
-            note = f"{error.get('errorType')}: {str(error.get('errorMessage') or '').splitlines()[0][:200] if error.get('errorMessage') else ''}"
+            lines = str(error.get("errorMessage") or "").splitlines()
+            note = f"{error.get('errorType')}: {lines[0][:200] if lines else ''}"
         self.terminal.request(f"WS {route} {connection_id}", status, outcome.seconds, session, note)
 
 
