@@ -63,24 +63,29 @@ class Recorder:
 
 
 @pytest.fixture
-def deployed_like(model_env, session_dir, s3_bucket, moto_server, monkeypatch) -> Iterator[dict[str, str]]:
+def deployed_like(env, moto_server, monkeypatch) -> Iterator[dict[str, Any]]:
     """The handler's AWS resources as the stack makes them (bucket, turn queue, key secret), on the
-    moto server; the model key comes from the secret, as when deployed."""
-    from tests.conftest import BUCKET
-
+    moto server, and the function's environment for them; the model key comes from the secret, as
+    when deployed."""
     endpoint = moto_server.endpoint_url
+    bucket = f"sessions-{os.getpid()}"
+    s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
+    s3.create_bucket(Bucket=bucket)
     sqs = boto3.client("sqs", endpoint_url=endpoint, region_name="us-east-1")
     queue = sqs.create_queue(QueueName=f"turns-{os.getpid()}.fifo",
                              Attributes={"FifoQueue": "true", "ContentBasedDeduplication": "false"})["QueueUrl"]
     secrets = boto3.client("secretsmanager", endpoint_url=endpoint, region_name="us-east-1")
     secret = secrets.create_secret(Name=f"model-key-{os.getpid()}", SecretString="sk-from-secrets-manager")["ARN"]
-    monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
-    monkeypatch.setenv("TURN_QUEUE_URL", queue)
-    monkeypatch.setenv("MODEL_API_KEY_SECRET_ARN", secret)
-    monkeypatch.delenv("MODEL_API_KEY")
-    yield {"bucket": BUCKET, "queue": queue, "secret": secret}
+    monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)  # boto3 reads it from the process environment
+    function_env = {key: value for key, value in env.items() if key != "MODEL_API_KEY"}
+    function_env.update(SESSION_BUCKET=bucket, TURN_QUEUE_URL=queue, MODEL_API_KEY_SECRET_ARN=secret)
+    yield {"bucket": bucket, "queue": queue, "secret": secret, "env": function_env}
     sqs.delete_queue(QueueUrl=queue)
     secrets.delete_secret(SecretId=secret, ForceDeleteWithoutRecovery=True)
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+        for found in page.get("Contents", []):
+            s3.delete_object(Bucket=bucket, Key=found["Key"])
+    s3.delete_bucket(Bucket=bucket)
 
 
 def sqs_event(queue_url: str) -> dict | None:
@@ -123,7 +128,7 @@ def assert_allowed(stack: Stack, function: str, calls: list, deployed_like: dict
 
 @pytest.mark.slow
 def test_the_functions_call_only_what_their_roles_grant(transformed: dict, deployed_like: dict, monkeypatch) -> None:
-    from tests.conftest import Api, load_handler
+    from tests.conftest import Api
 
     recorder = Recorder(monkeypatch)
     stack = Stack(transformed, ModelId="openai/test-model", ModelApiKeySecretArn=deployed_like["secret"])
@@ -132,7 +137,7 @@ def test_the_functions_call_only_what_their_roles_grant(transformed: dict, deplo
 
     def as_agent() -> None:
         nonlocal api
-        api = Api(load_handler())  # init (model, clients, the key's secret) is the function's too
+        api = Api(deployed_like["env"])  # init (model, clients, the key's secret) is the function's too
         assert api.post(session, "Hey, my name is Arindam.", headers={"Idempotency-Key": "turn-1"})[0] == 200
         # a long turn: queued for the worker by a handler that supports it, answered at once otherwise
         assert api.post(session, "Do you remember my name?", headers={"Prefer": "respond-async"})[0] in (200, 202)
