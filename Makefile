@@ -17,8 +17,11 @@ setup: uv ## uv, then the pinned dependencies (the app's, the SAM CLI's and chec
 
 # ---- local twin, tests (lead) -------------------------------------------------
 
-dev: setup ## serve the agent on http://127.0.0.1:$(PORT) (files by default; S3 when SESSION_BUCKET is set)
-	PORT=$(PORT) $(UV) run --frozen python tools/dev_server.py
+# The twin's own settings, passed through when given: make dev WORKERS=2 TURN_TIMEOUT=900
+TWIN_SETTINGS := WORKERS TURN_WORKERS FUNCTION_TIMEOUT TURN_TIMEOUT MODEL_CHECK
+
+dev: setup ## serve the agent as Lambda would: HTTP and ws://.../ws on 127.0.0.1:$(PORT), queued turns, chat page, /docs
+	PORT=$(PORT) $(foreach v,$(TWIN_SETTINGS),$(if $($(v)),$(v)=$($(v)))) $(UV) run --frozen python tools/dev.py
 
 invoke: setup ## run the handler on one event file: make invoke EVENT=events/post_message.json
 	@test -n "$(EVENT)" || { echo "usage: make invoke EVENT=events/<file>.json"; exit 2; }
@@ -57,9 +60,12 @@ deploy: setup ## sam deploy: the stack as samconfig.toml describes it (after mak
 deploy-guided: setup ## sam deploy --guided: the first deploy, asks for the region and parameters and saves them
 	$(UV) run --frozen --project tools/sam sam deploy --guided $(SAM_ARGS)
 
-# ---- store benchmark (issue 4) ------------------------------------------------
+# ---- benchmarks -----------------------------------------------------------------
 
-.PHONY: bench-store
+.PHONY: bench-store bench-stream
+
+bench-stream: setup ## WebSocket streaming on the twin: first-token-to-first-delta latency, frames and calls per reply (~1 min)
+	$(UV) run --frozen python tools/bench_stream.py $(BENCH_STREAM_ARGS)
 
 bench-store: setup ## S3 requests and storage time per turn, this store vs Strands' stock S3SessionManager (moto, ~1 min)
 	$(UV) run --frozen python tools/bench_store.py $(BENCH_STORE_ARGS)

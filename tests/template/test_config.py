@@ -8,12 +8,15 @@ import tomllib
 from pathlib import Path
 
 import pytest
-from aws_lambda_powertools.utilities.parser.models import APIGatewayProxyEventV2Model
+from aws_lambda_powertools.utilities.parser.models import (APIGatewayProxyEventV2Model,
+                                                           APIGatewayWebSocketConnectEventModel,
+                                                           APIGatewayWebSocketDisconnectEventModel,
+                                                           APIGatewayWebSocketMessageEventModel)
 
 from agent.settings import Settings
 from tests.template.stack import (AGENT, CONVERSATION_FUNCTIONS, EVENTS, ROOT, WORKER, Stack, environment,
                                   tool_environment, tool_python)
-from tests.template.test_api import ROUTES
+from tests.template.test_api import ROUTES, WEBSOCKET_ROUTES
 
 
 # ---- parameters and outputs ------------------------------------------------------------------
@@ -180,6 +183,45 @@ def test_http_event_bodies(name: str) -> None:
         assert json.loads(event["body"]) == expected
 
 
+WEBSOCKET_EVENTS = {
+    "websocket_connect.json": APIGatewayWebSocketConnectEventModel,
+    "websocket_send_message.json": APIGatewayWebSocketMessageEventModel,
+    "websocket_disconnect.json": APIGatewayWebSocketDisconnectEventModel,
+}
+
+
+def test_every_event_file_is_expected() -> None:
+    others = {"direct_invoke.json", "eventbridge_message.json", "sqs_message.json", "expire_idle_sessions.json",
+              "env.json"}
+    assert {p.name for p in EVENTS.glob("*.json")} == set(HTTP_EVENTS) | set(WEBSOCKET_EVENTS) | others
+
+
+@pytest.mark.parametrize("name", sorted(WEBSOCKET_EVENTS))
+def test_websocket_events_have_the_shape_api_gateway_sends(name: str) -> None:
+    event = json.loads((EVENTS / name).read_text())
+    WEBSOCKET_EVENTS[name].model_validate(event)
+    context = event["requestContext"]
+    assert context["routeKey"] in WEBSOCKET_ROUTES
+    assert context["stage"] == "prod"  # the template's stage, which the function's role names too
+    if context["routeKey"] == "$connect":  # AWS_IAM: the signed caller, as API Gateway verified it
+        assert context["identity"]["userArn"].startswith("arn:aws:iam::")
+    else:  # later events carry no identity: the connection does
+        assert "userArn" not in context["identity"]
+    if context["routeKey"] == "sendMessage":
+        assert json.loads(event["body"])["action"] == "sendMessage"
+
+
+@pytest.mark.parametrize("route", ["$connect", "sendMessage", "$default", "$disconnect"])
+def test_the_twins_websocket_events_have_the_same_shape(route: str) -> None:
+    from twin.events import websocket_event
+
+    event = websocket_event(route, "L0SM9cOFvHcCIhw=", '{"action": "x"}', domain="127.0.0.1:3000",
+                            identity={"userAgent": "test"}, query={"token": "t"}, headers={"Host": "127.0.0.1:3000"})
+    model = {"$connect": APIGatewayWebSocketConnectEventModel,
+             "$disconnect": APIGatewayWebSocketDisconnectEventModel}.get(route, APIGatewayWebSocketMessageEventModel)
+    model.model_validate(event)
+
+
 def test_other_sources_carry_a_direct_invocation_object() -> None:
     direct = json.loads((EVENTS / "direct_invoke.json").read_text())
     eventbridge = json.loads((EVENTS / "eventbridge_message.json").read_text())
@@ -192,12 +234,16 @@ def test_other_sources_carry_a_direct_invocation_object() -> None:
     assert json.loads((EVENTS / "expire_idle_sessions.json").read_text()) == {"action": "expire_idle_sessions"}
 
 
-def test_local_twin_serves_only_routes_the_template_deploys() -> None:
-    """The twin (tools/dev_server.py) is rewritten elsewhere to serve every route; until then it must
-    at least serve nothing that is not deployed."""
-    from dev_server import ROUTES as TWIN_ROUTES  # tools/ is on the path (tests/conftest.py)
+def test_local_twin_serves_the_routes_the_template_deploys() -> None:
+    """The twin (tools/twin) routes HTTP requests by docs/openapi.json and WebSocket messages by the
+    template's route keys; its own paths (the chat page, /docs, /ws, /_aws/...) are no API route."""
+    from twin.events import routes as twin_routes, websocket_routes  # tools/ is on the path
+    from twin.pages import RESERVED_PATHS, RESERVED_PREFIXES
 
-    assert set(TWIN_ROUTES) <= ROUTES
+    assert set(twin_routes()) == ROUTES
+    assert websocket_routes() == WEBSOCKET_ROUTES
+    for _, path in ROUTES:
+        assert path not in RESERVED_PATHS and not path.startswith(RESERVED_PREFIXES), path
 
 
 # ---- supply chain --------------------------------------------------------------------------------------

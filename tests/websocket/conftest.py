@@ -3,6 +3,7 @@ management API emulated by moto (in-process)."""
 
 import json
 from typing import Any, Iterator
+from urllib.parse import quote
 
 import boto3
 import pytest
@@ -26,8 +27,10 @@ class Aws:
                                                        AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
 
     def frames(self, connection_id: str) -> list[dict[str, Any]]:
-        """Every frame posted to a connection, in order (moto keeps them as one byte string)."""
-        data = apigatewaymanagementapi_backends["123456789012"]["us-east-1"].connections[connection_id].data
+        """Every frame posted to a connection, in order (moto keeps them as one byte string, under the
+        id as it was in the URL: an API Gateway id ends in '=', which botocore sends as %3D)."""
+        connections = apigatewaymanagementapi_backends["123456789012"]["us-east-1"].connections
+        data = connections[connection_id if connection_id in connections else quote(connection_id, safe="")].data
         text, frames, decoder = data.decode("utf-8"), [], json.JSONDecoder()
         while text:
             frame, end = decoder.raw_decode(text)

@@ -1,7 +1,8 @@
 """The events API Gateway and SQS send a function, built from local requests.
 
 The HTTP routes (for routeKey and pathParameters) come from docs/openapi.json, the document
-generated from the app's routes, so the twin never keeps a list of its own.
+generated from the app's routes, and the WebSocket routes from template.yaml, so the twin never
+keeps a list of its own.
 """
 
 import json
@@ -12,8 +13,11 @@ from functools import cache
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
-OPENAPI = Path(__file__).resolve().parents[2] / "docs" / "openapi.json"
+ROOT = Path(__file__).resolve().parents[2]
+OPENAPI = ROOT / "docs" / "openapi.json"
+TEMPLATE = ROOT / "template.yaml"
 ACCOUNT = "123456789012"
+REGION = "us-east-1"
 
 
 @cache
@@ -21,6 +25,16 @@ def routes() -> list[tuple[str, str]]:
     """(METHOD, /path/{param}) of every route of the HTTP API."""
     paths = json.loads(OPENAPI.read_text())["paths"]
     return sorted((method.upper(), path) for path, item in paths.items() for method in item)
+
+
+@cache
+def websocket_routes() -> frozenset[str]:
+    """The route keys of the WebSocket API ($connect, $disconnect, $default and the actions).
+
+    Read with a pattern rather than a YAML parser: the template's CloudFormation tags (!Ref, !Sub)
+    need a loader of their own, and a RouteKey is always a plain scalar.
+    """
+    return frozenset(re.findall(r"^\s+RouteKey:\s*['\"]?([^\s'\"]+)", TEMPLATE.read_text(), re.M))
 
 
 def route_of(method: str, path: str) -> tuple[str, dict[str, str]]:
@@ -38,6 +52,8 @@ def http_api_event(method: str, target: str, headers: dict[str, str], body: byte
     route_key, path_parameters = route_of(method, url.path)
     now = time.time()
     lowered = {name.lower(): value for name, value in headers.items()}
+    # Payload 2.0 moves the Cookie header to a list of its own.
+    cookies = [c.strip() for c in lowered.pop("cookie", "").split(";") if c.strip()]
     event = {
         "version": "2.0",
         "routeKey": route_key,
@@ -59,8 +75,10 @@ def http_api_event(method: str, target: str, headers: dict[str, str], body: byte
         },
         "isBase64Encoded": False,
     }
+    if cookies:
+        event["cookies"] = cookies
     if url.query:
-        event["queryStringParameters"] = dict(parse_qsl(url.query))
+        event["queryStringParameters"] = joined(parse_qsl(url.query, keep_blank_values=True))
     if path_parameters:
         event["pathParameters"] = path_parameters
     if body:
@@ -73,9 +91,18 @@ def http_api_event(method: str, target: str, headers: dict[str, str], body: byte
     return event
 
 
+def joined(pairs: list[tuple[str, str]]) -> dict[str, str]:
+    """Repeated names as payload 2.0 has them: one value, joined by commas."""
+    values: dict[str, list[str]] = {}
+    for name, value in pairs:
+        values.setdefault(name, []).append(value)
+    return {name: ",".join(found) for name, found in values.items()}
+
+
 def websocket_event(route_key: str, connection_id: str, body: str | None = None, *, domain: str,
                     stage: str = "local", identity: dict | None = None, authorizer: dict | None = None,
-                    query: dict[str, str] | None = None, headers: dict[str, str] | None = None) -> dict:
+                    query: dict[str, str] | None = None, headers: dict[str, str] | None = None,
+                    disconnect: tuple[int, str] = (1000, "Client closed the connection")) -> dict:
     """A WebSocket API event: $connect, $disconnect, or a message routed by its "action"."""
     now = time.time()
     kind = {"$connect": "CONNECT", "$disconnect": "DISCONNECT"}.get(route_key, "MESSAGE")
@@ -97,8 +124,9 @@ def websocket_event(route_key: str, connection_id: str, body: str | None = None,
         event["multiValueHeaders"] = {name: [value] for name, value in (headers or {}).items()}
         if query:
             event["queryStringParameters"] = query
+            event["multiValueQueryStringParameters"] = {name: [value] for name, value in query.items()}
     else:
-        context.update(disconnectStatusCode=1000, disconnectReason="Client closed the connection")
+        context.update(disconnectStatusCode=disconnect[0], disconnectReason=disconnect[1])
         event["headers"] = headers or {}
         event["multiValueHeaders"] = {}
     return event

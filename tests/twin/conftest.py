@@ -1,0 +1,130 @@
+"""One twin for the module's tests (starting one runs the function's init: seconds), on port 0,
+with sessions in a temporary folder and the test model; real HTTP and WebSocket clients (aiohttp).
+
+Tests share the twin and the model, so each uses sessions of its own (``session_id()``), and the
+model's scripted replies are cleared after each test.
+"""
+
+import asyncio
+import json
+import os
+import time
+import uuid
+from pathlib import Path
+from typing import Any, Awaitable, Callable, Iterator
+
+import aiohttp
+import pytest
+
+from model_timing import TimedModel
+from twin.config import Config
+from twin.server import Twin, TwinThread
+from twin.terminal import Terminal
+
+FUNCTION_TIMEOUT = 29.0
+
+
+class Lines(Terminal):
+    """The twin's terminal, kept for assertions rather than printed: the twin writes from its own
+    thread, between tests too, where pytest captures nothing."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lines: list[str] = []
+
+    def line(self, text: str) -> None:
+        self.lines.append(text)
+
+
+@pytest.fixture(scope="package")
+def model() -> Iterator[TimedModel]:
+    with TimedModel() as server:
+        yield server
+
+
+@pytest.fixture(scope="package")
+def sessions(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("twin") / "sessions"
+
+
+def function_env(model: TimedModel, sessions: Path, **extra: str) -> dict[str, str]:
+    return {**os.environ, "MODEL_ID": "openai/test-model", "MODEL_API_BASE": model.base_url,
+            "MODEL_API_KEY": "sk-test-key", "SESSION_DIR": str(sessions), "LOG_LEVEL": "WARNING", **extra}
+
+
+@pytest.fixture(scope="package")
+def running(model: TimedModel, sessions: Path) -> Iterator[TwinThread]:
+    config = Config(port=0, workers=4, turn_workers=2, function_timeout=FUNCTION_TIMEOUT, turn_timeout=300.0)
+    runner = TwinThread(config, function_env(model, sessions), Lines())
+    with runner:
+        yield runner
+
+
+@pytest.fixture
+def twin(running: TwinThread, model: TimedModel) -> Iterator[Twin]:
+    yield running.twin
+    model.clear()
+
+
+def session_id() -> str:
+    return f"s_{uuid.uuid4().hex[:12]}"
+
+
+def run(scenario: Callable[[aiohttp.ClientSession], Awaitable[Any]]) -> Any:
+    """Run an async scenario with a client session (tests stay plain functions)."""
+    async def main() -> Any:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=120)) as client:
+            return await scenario(client)
+
+    return asyncio.run(main())
+
+
+async def post(client: aiohttp.ClientSession, twin: Twin, session: str, message: str,
+               headers: dict[str, str] | None = None) -> tuple[int, Any, Any]:
+    async with client.post(f"{twin.url}/sessions/{session}/messages", json={"message": message},
+                           headers=headers or {}) as response:
+        return response.status, response.headers, await response.json(content_type=None)
+
+
+async def history(client: aiohttp.ClientSession, twin: Twin, session: str) -> list[dict[str, Any]]:
+    async with client.get(f"{twin.url}/sessions/{session}/messages") as response:
+        assert response.status == 200, await response.text()
+        return (await response.json())["messages"]
+
+
+async def until(check: Callable[[], Awaitable[Any]], timeout: float, every: float = 0.2) -> Any:
+    """Poll ``check`` until it returns something truthy (returned), or fail after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = await check()
+        if found:
+            return found
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not true after {timeout} s")
+        await asyncio.sleep(every)
+
+
+class Socket:
+    """A WebSocket client of the twin that keeps every frame with the time it arrived."""
+
+    def __init__(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        self.ws = ws
+        self.frames: list[tuple[float, dict[str, Any]]] = []
+
+    async def send(self, session: str, message: str, **extra: Any) -> None:
+        await self.ws.send_str(json.dumps({"action": "sendMessage", "session_id": session, "message": message, **extra}))
+
+    async def frame(self, timeout: float = 60) -> dict[str, Any]:
+        message = await self.ws.receive(timeout=timeout)
+        assert message.type == aiohttp.WSMsgType.TEXT, message
+        frame = json.loads(message.data)
+        self.frames.append((time.perf_counter(), frame))
+        return frame
+
+    async def until_done(self, turns: int = 1, timeout: float = 60) -> list[dict[str, Any]]:
+        """Frames until ``turns`` turns have ended (a reply or an error each)."""
+        ended = 0
+        while ended < turns:
+            if (await self.frame(timeout))["type"] in ("reply", "error"):
+                ended += 1
+        return [frame for _, frame in self.frames]

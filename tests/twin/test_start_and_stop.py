@@ -1,0 +1,154 @@
+"""`make dev` as a developer meets it: its start-up lines, a clear line and exit status 2 for a
+setting it cannot use or a taken port, and a clean stop (no traceback, no process left behind)."""
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+from tests.twin.conftest import function_env
+from twin.config import Config
+from twin.server import Twin, model_answers
+
+pytestmark = pytest.mark.slow
+
+
+class Dev:
+    """`python tools/dev.py`, as `make dev` runs it, with its output collected line by line."""
+
+    def __init__(self, env: dict[str, str], new_group: bool = False) -> None:
+        self.process = subprocess.Popen([sys.executable, "tools/dev.py"], cwd=ROOT, env=env, text=True,
+                                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                        start_new_session=new_group)
+        self.lines: list[str] = []
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self) -> None:
+        for line in self.process.stdout:
+            self.lines.append(line.rstrip("\n"))
+
+    def wait_for(self, text: str, timeout: float = 90) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = [line for line in self.lines if text in line]
+            if found:
+                return found[0]
+            assert self.process.poll() is None, "\n".join(self.lines)
+            time.sleep(0.05)
+        raise AssertionError(f"no line with {text!r}:\n" + "\n".join(self.lines))
+
+    def finish(self, timeout: float = 30) -> tuple[int, str]:
+        code = self.process.wait(timeout)
+        self.reader.join(5)
+        return code, "\n".join(self.lines)
+
+
+def dev_env(**settings: str) -> dict[str, str]:
+    return {**os.environ, "DOTENV_FILE": os.devnull, "PYTHONPATH": "", **settings}
+
+
+def descendants(pid: int) -> set[int]:
+    """Every process under ``pid`` (from /proc)."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parents[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                pass
+    found, frontier = set(), {pid}
+    while frontier:
+        frontier = {child for child, parent in parents.items() if parent in frontier} - found
+        found |= frontier
+    return found
+
+
+def alive(pids: set[int]) -> set[int]:
+    return {pid for pid in pids if Path(f"/proc/{pid}").exists()
+            and (Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z")}
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+@pytest.mark.parametrize("how", ["sigterm", "ctrl-c"])
+def test_stopping_leaves_no_process_and_no_traceback(model, tmp_path, how):
+    closed_port = free_port()
+    env = dev_env(**function_env(model, tmp_path / "sessions", MODEL_API_BASE=f"http://127.0.0.1:{closed_port}/v1"),
+                  PORT="0", WORKERS="2", TURN_WORKERS="1", PYTHONPATH="")
+    dev = Dev(env, new_group=how == "ctrl-c")
+    try:
+        ready = dev.wait_for("ready in")
+        dev.wait_for("Ctrl-C to stop")
+        url = ready.split("serving ")[1].split(" ")[0]
+        assert f"files under {tmp_path / 'sessions'}/" in ready and "ws://127.0.0.1:" in ready and "/docs" in ready
+        assert "model openai/test-model at" in dev.wait_for("not answering (connection refused)")
+        with urllib.request.urlopen(f"{url}/openapi.json", timeout=10) as response:
+            assert response.status == 200
+        dev.wait_for("GET /openapi.json  200")
+        processes = descendants(dev.process.pid)
+        assert len(processes) >= 4, processes  # the init process and three containers, at least
+        if how == "ctrl-c":  # the terminal sends SIGINT to every process of its foreground group
+            os.killpg(dev.process.pid, signal.SIGINT)
+        else:
+            dev.process.send_signal(signal.SIGTERM)
+        code, output = dev.finish()
+    finally:
+        if dev.process.poll() is None:
+            dev.process.kill()
+    assert code == 0, output
+    assert "Traceback" not in output and "Task was destroyed" not in output and "Exception ignored" not in output, output
+    deadline = time.monotonic() + 5
+    while alive(processes) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not alive(processes)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_a_taken_port_is_one_line_and_exit_2():
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run([sys.executable, "tools/dev.py"], cwd=ROOT, env=dev_env(PORT=str(port)),
+                              capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert done.stdout.strip().endswith(f"Port {port} is taken; run `make dev PORT={port + 1}`.")
+    assert len(done.stdout.strip().splitlines()) == 1 and not done.stderr
+
+
+@pytest.mark.parametrize("setting, named", [
+    ({"HISTORY_WINDOW": "many"}, "HISTORY_WINDOW must be a whole number from 2 up, not 'many'."),
+    ({"MODEL_PARAMS": "{not json"}, "MODEL_PARAMS must be a JSON object"),
+    ({"WORKERS": "lots"}, "WORKERS must be a whole number from 1 to 64, not 'lots'."),
+])
+def test_a_malformed_setting_is_one_line_naming_it_and_exit_2(setting, named):
+    done = subprocess.run([sys.executable, "tools/dev.py"], cwd=ROOT, env=dev_env(PORT="0", **setting),
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert named in done.stdout and len(done.stdout.strip().splitlines()) == 1, done.stdout
+    assert not done.stderr
+
+
+def test_the_model_line_says_what_a_turn_would_meet():
+    twin = Twin(Config(port=0), {})
+    twin.report = {"model_id": "nonsense", "model_problem": "MODEL_ID 'nonsense' names no provider LiteLLM knows"}
+    assert asyncio.run(twin._model_line()) == "model: MODEL_ID 'nonsense' names no provider LiteLLM knows"
+    twin.report = {"model_id": "bedrock/us.amazon.nova-2-lite-v1:0", "model_problem": None, "model_api_base": None}
+    assert "not checked" in asyncio.run(twin._model_line())
+    port = free_port()
+    assert asyncio.run(model_answers(f"http://127.0.0.1:{port}/v1")) == \
+        "not answering (connection refused) — start it with `make model`"

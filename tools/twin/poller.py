@@ -1,0 +1,111 @@
+"""Lambda's SQS event source mapping for the turn queue: receive a message, invoke
+TurnWorkerFunction with it, delete it when it succeeded.
+
+As the template configures TurnQueueSource: batch size 1, ReportBatchItemFailures, at most as
+many turns at once as the worker has containers. A failed message (reported in
+batchItemFailures, or a function error) is received again after a short delay, up to 3 receives
+(maxReceiveCount); then it goes to the dead-letter queue. Deployed, it would come back after the
+queue's visibility timeout (TurnTimeout + 30 s); the twin keeps the delay short so a retry is
+seen while you watch.
+"""
+
+import asyncio
+import json
+from typing import Any
+
+from .containers import Outcome, Pool
+from .events import sqs_event
+from .queue import FifoQueue, Message
+from .terminal import Terminal, short_turn_id
+
+MAX_RECEIVES = 3
+REDELIVERY_SECONDS = 2.0
+
+
+class TurnPoller:
+    def __init__(self, queue: FifoQueue, pool: Pool, queue_arn: str, terminal: Terminal,
+                 redelivery_seconds: float = REDELIVERY_SECONDS) -> None:
+        self.queue, self.pool, self.queue_arn, self.terminal = queue, pool, queue_arn, terminal
+        self.redelivery_seconds = redelivery_seconds
+        self.changed = asyncio.Event()
+        self.slots = asyncio.Semaphore(pool.function.containers)
+        self.dead_letters: list[Message] = []
+        self.tasks: set[asyncio.Task] = set()
+        queue.on_change = self.changed.set
+
+    async def run(self) -> None:
+        while True:
+            await self.slots.acquire()
+            message = await self._next()
+            task = asyncio.create_task(self._deliver(message))
+            self.tasks.add(task)
+            task.add_done_callback(self.tasks.discard)
+
+    async def _next(self) -> Message:
+        while True:
+            self.changed.clear()
+            message = self.queue.receive()
+            if message is not None:
+                return message
+            try:
+                await asyncio.wait_for(self.changed.wait(), self.queue.seconds_to_next_visible())
+            except asyncio.TimeoutError:
+                pass
+
+    async def _deliver(self, message: Message) -> None:
+        try:
+            record = {"id": message.id, "body": message.body, "group": message.group, "md5": message.md5,
+                      "receive_count": message.receives, "receipt": f"{message.id}#{message.receives}"}
+            outcome = await self.pool.invoke(sqs_event([record], self.queue_arn))
+            self._settle(message, outcome)
+        finally:
+            self.slots.release()
+
+    def _settle(self, message: Message, outcome: Outcome) -> None:
+        turn = _turn_of(message)
+        what = f"turn {short_turn_id(turn['turn_id'])}" if "turn_id" in turn else f"message {message.id[:8]}…"
+        reason = _failure(message, outcome)
+        if reason is None:
+            self.queue.delete(message)
+            self.terminal.request(what, "done", outcome.seconds, turn.get("session_id"))
+        elif message.receives >= MAX_RECEIVES:
+            self.queue.delete(message)
+            self.dead_letters.append(message)
+            self.terminal.request(what, "failed", outcome.seconds, turn.get("session_id"),
+                                  f"{reason}; received {message.receives} times: moved to the dead-letter queue "
+                                  f"({len(self.dead_letters)} there)")
+        else:
+            self.queue.release(message, self.redelivery_seconds)
+            self.terminal.request(what, "failed", outcome.seconds, turn.get("session_id"),
+                                  f"{reason}; receive {message.receives} of {MAX_RECEIVES}, "
+                                  f"again in {self.redelivery_seconds:g} s")
+
+
+def _failure(message: Message, outcome: Outcome) -> str | None:
+    """Why the message counts as failed, as Lambda reads a partial batch response; None if it
+    succeeded."""
+    if outcome.failed:
+        error = outcome.error or {}
+        return f"{error.get('errorType')}: {error.get('errorMessage')}"
+    result = outcome.result
+    if result is None:
+        return None
+    failures = result.get("batchItemFailures") if isinstance(result, dict) else None
+    if failures is None:
+        return None
+    if not isinstance(failures, list):
+        return "malformed batchItemFailures"
+    if any(isinstance(f, dict) and f.get("itemIdentifier") == message.id for f in failures):
+        return "reported in batchItemFailures"
+    if failures:  # an identifier that is not in the batch fails the whole batch
+        return "batchItemFailures names another message"
+    return None
+
+
+def _turn_of(message: Message) -> dict[str, Any]:
+    """The queued turn's ids, for the terminal line only."""
+    try:
+        body = json.loads(message.body)
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
