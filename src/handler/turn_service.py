@@ -10,7 +10,7 @@ import secrets
 import time
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Callable
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.idempotency import idempotent_function
@@ -87,19 +87,28 @@ class TurnService:
 
     # ---- turns queued for a worker ---------------------------------------------------------
     def enqueue(self, request: TurnRequest, deadline: Deadline, connection: ConnectionRef | None = None,
-                turn_id: str | None = None) -> dict[str, Any]:
-        """Queue a long turn; its status record says "queued" until a worker takes it. A retried
-        request with the same idempotency key finds its turn (see turn_id_for) instead of queueing
-        another; the answer is then that turn's status record."""
+                turn_id: str | None = None, announce: Callable[[], None] | None = None) -> dict[str, Any]:
+        """Queue a long turn; its status record says "queued" until a worker takes it.
+
+        ``announce`` (the WebSocket's "accepted") is called just before the turn is queued, under
+        the session's queueing lease: no frame of the turn can come before it, and a turn sent
+        after it was announced is queued after it. A retried request with the same idempotency
+        key finds its turn (see turn_id_for) instead of queueing another; the answer is then that
+        turn's status record."""
         turn_id = turn_id or turn_id_for(request)
         records = self._records(request.caller, request.session_id, deadline)
         status = {"turn_id": turn_id, "status": "queued", "created_at": _now()}
         if records.create(_record(turn_id), status) is None:
+            if announce:
+                announce()
             return {**records.get(_record(turn_id))[0], "session_id": request.session_id}
         turn = QueuedTurn(caller=request.caller, session_id=request.session_id, turn_id=turn_id,
                           message=request.message, idempotency_key=request.idempotency_key, connection=connection)
         try:
-            self.queue.send(turn, deadline)
+            with self.conversations.store.queueing(request.caller, request.session_id, deadline):
+                if announce:
+                    announce()
+                self.queue.send(turn, deadline)
         except AgentError:
             records.delete(_record(turn_id))
             raise

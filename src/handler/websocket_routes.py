@@ -64,9 +64,10 @@ class WebSocketRoutes:
             return
         turn_id = turn_id_for(request)
         frames = Frames(self.services.clients, connection, request.session_id, turn_id, deadline)
-        frames.accepted()  # before the turn is queued: a worker's first delta can never overtake it
         try:
-            turn = self.services.turns.enqueue(request, deadline, connection, turn_id)
+            # "accepted" goes out as the turn is queued: before any frame of it, and before any
+            # message the client sends once it has seen it (which is then queued after this one).
+            turn = self.services.turns.enqueue(request, deadline, connection, turn_id, announce=frames.accepted)
         except Exception as error:
             frames.error(as_api_error(error).body())
             return

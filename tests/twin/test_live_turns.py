@@ -76,36 +76,37 @@ def test_a_45_second_turn_completes_over_websocket_and_async_http_but_not_synchr
     run(scenario)
 
 
-def test_two_messages_sent_back_to_back_both_complete_in_order(twin):
-    """Both turns run, one after the other, in the order they were queued: the replies arrive in
-    the order the history stores them, each after its own message.
+def test_two_messages_sent_back_to_back_both_complete_in_order(twin, model):
+    """The second message is sent as soon as the first is accepted, while the first turn still
+    runs: it waits in the session's queue, and both complete in the order sent.
 
-    Which of the two is queued first is not the order they were sent: API Gateway invokes the
-    route for each message as it arrives, without waiting for the previous invocation, and the
-    twin does the same; the two invocations race to the queue (the second wins about a third of
-    the time here). Sending the second after the first's "accepted" frame narrows the race without
-    closing it: the handler posts "accepted" just before it queues the turn.
+    "As soon as the first is accepted" is the protocol's rule: API Gateway invokes the route for
+    each message as it arrives, concurrently, so two messages sent in the same instant have no
+    order; "accepted" is posted as its turn is queued, so a message sent after it queues after it.
     """
     session = session_id()
+    model.queue(Reply.say("Noted: first", word_delay=0.05))  # still streaming when "second" arrives
 
     async def scenario(client):
         async with client.ws_connect(twin.ws_url) as ws:
             socket = Socket(ws)
             await socket.send(session, "first")
+            accepted = await socket.frame()
             await socket.send(session, "second")
             frames = await socket.until_done(turns=2)
-        return frames, await history(client, twin, session)
+        return accepted, frames, await history(client, twin, session)
 
-    frames, stored = run(scenario)
+    accepted, frames, stored = run(scenario)
+    assert accepted["type"] == "accepted"
     replies = [f for f in frames if f["type"] == "reply"]
-    assert sorted(r["reply"] for r in replies) == ["Noted: first", "Noted: second"]
-    assert [m["role"] for m in stored] == ["user", "assistant", "user", "assistant"]
-    assert [m["text"] for m in stored[1::2]] == [r["reply"] for r in replies]  # queue order, kept to the end
-    for question, answer in zip(stored[::2], stored[1::2]):
-        assert answer["text"] == f"Noted: {question['text']}"
+    assert [r["reply"] for r in replies] == ["Noted: first", "Noted: second"]
+    assert [(m["role"], m["text"]) for m in stored] == [
+        ("user", "first"), ("assistant", "Noted: first"), ("user", "second"), ("assistant", "Noted: second")]
     first, second = (f["turn_id"] for f in replies)
-    assert max(i for i, f in enumerate(frames) if f.get("turn_id") == first) < \
-        min(i for i, f in enumerate(frames) if f.get("turn_id") == second and f["type"] != "accepted")
+    assert first == accepted["turn_id"]
+    for turn in (first, second):  # each turn's frames: accepted first, the reply last
+        kinds = [f["type"] for f in frames if f.get("turn_id") == turn]
+        assert kinds[0] == "accepted" and kinds[-1] == "reply" and set(kinds[1:-1]) <= {"delta"}, kinds
 
 
 def test_a_connection_dropped_mid_turn_still_stores_the_turn(twin, model):

@@ -109,6 +109,12 @@ class SessionKeys:
         return f"{self.segment}/{SESSION_PREFIX}{self.session_id}{LEASE_SUFFIX}"
 
     @property
+    def queueing(self) -> str:
+        """Held while a turn is announced and queued (see SessionStore.queueing); inside the folder,
+        so it goes with the session."""
+        return f"{self.folder}queueing.lease"
+
+    @property
     def folder(self) -> str:
         return f"{self.segment}/{SESSION_PREFIX}{self.session_id}/"
 

@@ -11,7 +11,7 @@ from strands.session.repository_session_manager import RepositorySessionManager
 from strands.types.session import SessionMessage
 
 from ..deadline import Deadline
-from ..errors import InvalidRequest, SessionNotFound
+from ..errors import InvalidRequest, SessionBusy, SessionNotFound
 from ..settings import Settings
 from . import keys as layout
 from .documents import UNREAD, Change, Doc, SessionRecords, change_document, decode, encode
@@ -23,7 +23,10 @@ from .repository import TurnRepository
 
 AGENT_ID = "default"  # Strands' default agent id: the one agent of each session
 RECORD_TAGGING = "kind=record"  # template.yaml's lifecycle rule expires objects with this tag
-RELEASE_SECONDS = 1.0  # a release gets this long of its own, even past the turn's deadline
+RELEASE_SECONDS = 1.0
+# Announcing a turn and queueing it takes a few requests; a holder that died blocks no longer.
+QUEUEING_SECONDS = 10
+QUEUEING_POLL_SECONDS = 0.05  # a release gets this long of its own, even past the turn's deadline
 
 
 @dataclass
@@ -66,6 +69,7 @@ class SessionStore:
         self.objects = objects
         self.settings = settings
         self.leases = Leases(settings.lease_seconds, clock)
+        self.queueing_leases = Leases(QUEUEING_SECONDS, clock)
 
     @contextmanager
     def turn(self, caller: str, session_id: str, deadline: Deadline,
@@ -113,6 +117,26 @@ class SessionStore:
                 objects.delete(found)
         if not found:
             raise SessionNotFound(f"Session {session_id} does not exist.")
+
+    @contextmanager
+    def queueing(self, caller: str, session_id: str, deadline: Deadline) -> Iterator[None]:
+        """One turn at a time is announced and queued per session: a turn sent once its
+        predecessor was announced is queued after it. Waits for the holder rather than refusing."""
+        keys = SessionKeys.of(caller, session_id)
+        objects = self.objects.within(deadline)
+        while True:
+            try:
+                with store_errors("queueing a turn"):
+                    lease = self.queueing_leases.take(objects, keys.queueing)
+                break
+            except SessionBusy:
+                if deadline.remaining() < QUEUEING_POLL_SECONDS * 20:
+                    raise
+                time.sleep(QUEUEING_POLL_SECONDS)
+        try:
+            yield
+        finally:
+            self.queueing_leases.release(self.objects.within(Deadline.after(RELEASE_SECONDS)), lease)
 
     def expire_idle(self, now: datetime, deadline: Deadline) -> list[str]:
         """Delete whole idle sessions (and orphaned documents, old connections); see expiry.py."""
