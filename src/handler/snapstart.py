@@ -9,6 +9,8 @@ shared by all those environments, or stale by the time they run:
   "random" numbers (retry jitter, sampling). It is reseeded from the OS after a restore.
 - A secret read during init (the model's key) may have been rotated since the snapshot: the
   model provider forgets it (registered by app.py), so the next turn reads the current value.
+- LiteLLM's first call imports some 700 modules (about two seconds): it is made once before the
+  snapshot, against a canned answer in memory, so restored environments start with them loaded.
 - LiteLLM's cache of HTTP clients is emptied before the snapshot and after a restore, so no
   model connection outlives either.
 - Credentials need nothing here: Lambda serves a SnapStart function's credentials from its
@@ -85,6 +87,15 @@ def _run(hooks: list[Hook], when: str) -> None:
 @after_restore
 def reseed_random() -> None:
     random.seed()  # from os.urandom: a different sequence in each restored environment
+
+
+@before_snapshot
+def prime_model_calls() -> None:
+    """Keep LiteLLM's first-call imports in the snapshot (about two seconds off each environment's
+    first turn); see agent.model.prime."""
+    from agent.model import prime
+
+    prime()
 
 
 @before_snapshot
