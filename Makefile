@@ -5,7 +5,7 @@ UV_VERSION := 0.13.8
 UV ?= $(shell command -v uv 2>/dev/null || echo $(CURDIR)/.tools/uv/bin/uv)
 PORT ?= 3000
 
-.PHONY: uv setup dev invoke test test-fast openapi lint validate build deploy deploy-guided
+.PHONY: uv setup dev chat invoke test test-fast openapi lint validate build deploy deploy-guided
 
 uv: ## uv itself, if it is not on PATH: a venv of its own under .tools/uv
 	@$(UV) --version >/dev/null 2>&1 || { python3 -m venv .tools/uv && .tools/uv/bin/pip install --quiet "uv==$(UV_VERSION)"; }
@@ -22,6 +22,9 @@ TWIN_SETTINGS := WORKERS TURN_WORKERS FUNCTION_TIMEOUT TURN_TIMEOUT MODEL_CHECK
 
 dev: setup ## serve the agent as Lambda would: HTTP and ws://.../ws on 127.0.0.1:$(PORT), queued turns, chat page, /docs
 	PORT=$(PORT) $(foreach v,$(TWIN_SETTINGS),$(if $($(v)),$(v)=$($(v)))) $(UV) run --frozen python tools/dev.py
+
+chat: setup ## chat in the terminal, replies streaming: the twin on $(PORT) [SESSION=id], or a stack: CHAT_ARGS="--url wss://… --api https://…"
+	@$(UV) run --frozen python tools/chat.py --port $(PORT) $(if $(SESSION),--session $(SESSION)) $(CHAT_ARGS)
 
 invoke: setup ## run the handler on one event file: make invoke EVENT=events/post_message.json
 	@test -n "$(EVENT)" || { echo "usage: make invoke EVENT=events/<file>.json"; exit 2; }
