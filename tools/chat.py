@@ -139,17 +139,23 @@ class Chat:
                 await self.send(line)
 
     async def send(self, message: str) -> None:
-        shown: list[str] = []
+        shown: list[str] = []  # the reply's text printed since the last "agent ›"
+        new_line = [False]  # the connection was lost: the reply starts again on a line of its own
         started = time.monotonic()
         self.screen.agent()
 
         def on_delta(text: str) -> None:
+            if new_line[0]:
+                self.screen.agent()
+                new_line[0] = False
             shown.append(text)
             self.screen.write(text)
 
         def on_reconnect(attempt: int) -> None:
             self.screen.write("\n")
             self.screen.note(f"  (connection lost; reconnecting, attempt {attempt})")
+            shown.clear()
+            new_line[0] = True
 
         try:
             frame = await self.agent.turn(self.session_id, message, on_delta, on_reconnect)
@@ -163,6 +169,8 @@ class Chat:
             self.screen.error(error_line(frame))
             self.failed = True
             return
+        if new_line[0]:
+            self.screen.agent()
         streamed = "".join(shown)
         reply = streamed if frame.get("truncated") else str(frame.get("reply", ""))
         # What the deltas did not carry (a reply replayed from its record, a reconnect mid-turn).

@@ -7,13 +7,14 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 
 import pytest
 
 from agent_client import AgentClient, Target
 from model_server import Reply
 from tests.conftest import ROOT
-from tests.twin.conftest import run, session_id
+from tests.twin.conftest import history, run, session_id
 
 pytestmark = pytest.mark.slow
 
@@ -84,6 +85,26 @@ def test_a_reply_prints_as_it_streams_then_a_status_line(twin, model):
     assert f"you › Count to twenty.\nagent › {text}\n" in output
     status = output.split(f"{text}\n")[1].splitlines()[0]
     assert "in /" in status and "out tokens" in status and "2 messages stored" in status, status
+
+
+def test_a_connection_dropped_mid_reply_is_made_again_and_the_whole_reply_printed(twin, model):
+    text = words(30)
+    model.queue(Reply.say(text, word_delay=0.08))
+    session = session_id()
+    known = set(twin.connections.live)
+    client = Chat("--port", str(twin.port), "--session", session)
+    client.say("Count to thirty.")
+    client.wait_for("agent › word0")
+    connection, = set(twin.connections.live) - known
+    # API Gateway closing the connection (idle, 2 h, or a deploy): the management API's DELETE
+    request = urllib.request.Request(f"{twin.url}/_aws/connections/@connections/{connection}", method="DELETE")
+    assert urllib.request.urlopen(request).status == 204
+    client.wait_for("messages stored")
+    code, output = client.finish()
+    assert code == 0, output
+    assert "(connection lost; reconnecting, attempt 1)" in output
+    assert output.split("attempt 1)\n")[1].startswith(f"agent › {text}\n  · "), output
+    assert [m["text"] for m in run(lambda client: history(client, twin, session))] == ["Count to thirty.", text]
 
 
 def test_history_lists_the_exchange_and_delete_leaves_none(twin):
