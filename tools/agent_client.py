@@ -30,6 +30,7 @@ HTTP_SECONDS = 35.0  # API Gateway gives up on a request at 30 s
 PRESIGNED_SECONDS = 300  # a signed $connect URL is used at once; a reconnect signs a new one
 RECONNECTS = 3
 POLL_SECONDS = 1.0
+UNSEEN_SECONDS = 5.0  # without the HTTP API, how long a turn sent again may stay silent
 PAGE_SIZE = 100
 CLOSED = object()  # put on a connection's frame queue when the connection ends
 
@@ -285,15 +286,22 @@ class AgentClient:
 
     async def _end_of_turn(self, session_id: str, state: TurnState,
                            on_delta: Callable[[str], None]) -> dict[str, Any] | None:
-        """Frames until this turn's reply or error (returned); None when the connection is lost."""
-        poll = POLL_SECONDS if state.resent and self.target.api_url else None
+        """Frames until this turn's reply or error (returned); None when the connection is lost.
+
+        A message sent again whose turn was already under way gets its "accepted" and nothing
+        more (the worker posts to the lost connection): its end is read from the turn's status."""
+        waited = 0.0
         while True:
             try:
-                frame = await asyncio.wait_for(self.frames.get(), poll)
+                frame = await asyncio.wait_for(self.frames.get(), POLL_SECONDS if state.resent else None)
             except asyncio.TimeoutError:
+                waited += POLL_SECONDS
                 ended = await self._ended(session_id, state.turn_id)
                 if ended is not None:
                     return ended
+                if not self.target.api_url and waited >= UNSEEN_SECONDS:
+                    raise Problem("The turn went on while the connection was lost, and its reply went there; "
+                                  "/history shows it once stored (pass --api to use it).") from None
                 continue
             if frame is CLOSED:
                 return None
@@ -303,9 +311,12 @@ class AgentClient:
 
     async def _ended(self, session_id: str, turn_id: str | None) -> dict[str, Any] | None:
         """The turn's end from its status record, as the frame that would have said it."""
-        if turn_id is None:
+        if turn_id is None or not self.target.api_url:
             return None
-        status = await self.turn_status(session_id, turn_id)
+        try:
+            status = await self.turn_status(session_id, turn_id)
+        except Problem:  # asked again a second later; the frame may come first anyway
+            return None
         if status and status.get("status") == "done":
             return {"type": "reply", "turn_id": turn_id, **status["reply"]}
         if status and status.get("status") == "failed":

@@ -1,16 +1,19 @@
-"""`make chat`'s signing for a deployed stack (no server): the WebSocket URL presigned for
-execute-api in the URL's region, checked by recomputing SigV4 here from its definition (not with
-botocore, which made it); the HTTP requests' headers; the token on the URL."""
+"""`make chat`'s signing for a deployed stack: the WebSocket URL presigned for execute-api in the
+URL's region, checked by recomputing SigV4 here from its definition (not with botocore, which made
+it); the HTTP requests' headers; the token on the URL; what a refusal says (one test with a server)."""
 
+import asyncio
 import hashlib
 import hmac
 from datetime import datetime, timezone
 from urllib.parse import parse_qsl, quote, urlsplit
 
 import pytest
+from aiohttp import web
 from botocore.credentials import Credentials
 
-from agent_client import AwsAuth, Problem, TokenAuth, presign_websocket_url, region_of, signed_headers
+from agent_client import (AgentClient, AwsAuth, Problem, Target, TokenAuth, presign_websocket_url, region_of,
+                          signed_headers)
 
 HOST = "a1b2c3d4e5.execute-api.eu-west-2.amazonaws.com"
 URL = f"wss://{HOST}/prod"
@@ -89,3 +92,46 @@ def test_a_token_goes_on_the_url_and_in_the_authorization_header():
 def test_the_credentials_used_are_named_without_the_secret():
     said = AwsAuth(Credentials(KEY, SECRET, method="env")).describe()
     assert "…WXYZ" in said and "env" in said and SECRET not in said and KEY not in said
+
+
+@pytest.mark.slow
+def test_a_refusal_names_the_credentials_sent_and_the_signed_url_arrives_as_signed():
+    """A stand-in API Gateway on 127.0.0.1 that refuses everything: the presigned $connect URL
+    reaches it unchanged (its signature checks out there), and each refusal says what was sent."""
+    arrived: list[str] = []
+
+    async def refuse(request: web.Request) -> web.Response:
+        arrived.append(f"ws://{request.host}{request.raw_path}")
+        return web.json_response({"message": "Forbidden"}, status=403)
+
+    async def scenario() -> list[str]:
+        app = web.Application()
+        app.router.add_route("*", "/{path:.*}", refuse)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        base = f"127.0.0.1:{runner.addresses[0][1]}"
+        said = []
+        try:
+            for auth in (AwsAuth(Credentials(KEY, SECRET, method="shared-credentials-file"), region="eu-west-2"),
+                         TokenAuth("eyJ.expired")):
+                async with AgentClient(Target(f"ws://{base}/prod", f"http://{base}/", auth)) as agent:
+                    for attempt in (agent.connect(), agent.history("abc")):
+                        with pytest.raises(Problem) as refused:
+                            await attempt
+                        said.append(str(refused.value))
+        finally:
+            await runner.cleanup()
+        return said
+
+    said = asyncio.run(scenario())
+    signed = dict(parse_qsl(urlsplit(arrived[0]).query))
+    assert signed["X-Amz-Signature"] == expected_signature(arrived[0], SECRET)
+    assert said[0].startswith("The WebSocket API refused the connection (403), which carried AWS credentials "
+                              "(access key …WXYZ from shared-credentials-file): that principal needs execute-api:Invoke")
+    assert said[1].startswith("The HTTP API refused the request (403), which carried AWS credentials")
+    assert said[2].startswith("The WebSocket API refused the connection (403), which carried the JWT given with "
+                              "--token: is it expired")
+    assert urlsplit(arrived[2]).query == "token=eyJ.expired"
+    assert all(SECRET not in line for line in said)
