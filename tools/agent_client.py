@@ -15,7 +15,9 @@ Every failure the user can act on is raised as ``Problem``, one line that says w
 
 import asyncio
 import json
+import os
 import re
+import socket
 import uuid
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -169,11 +171,11 @@ class Target:
     ws_url: str
     api_url: str | None
     auth: Any = field(default_factory=NoAuth)
-    local_port: int | None = None  # the twin's port, when the target is `make dev`
 
     @classmethod
     def local(cls, port: int) -> "Target":
-        return cls(f"ws://127.0.0.1:{port}/ws", f"http://127.0.0.1:{port}", NoAuth(), port)
+        """The twin (`make dev`) on this machine."""
+        return cls(f"ws://127.0.0.1:{port}/ws", f"http://127.0.0.1:{port}", NoAuth())
 
     @property
     def where(self) -> str:
@@ -379,11 +381,10 @@ class AgentClient:
 
     # ---- what went wrong, said once -----------------------------------------------------------
     def _unreachable(self, error: aiohttp.ClientConnectorError) -> str:
-        port = self.target.local_port
-        if port is not None and error.host in ("127.0.0.1", "localhost"):
-            return f"Nothing is listening on 127.0.0.1:{port} — start it with `make dev`."
-        reason = getattr(error.os_error, "strerror", None) or str(error.os_error or error)
-        return f"Cannot reach {error.host}:{error.port}: {reason}."
+        if error.host in ("127.0.0.1", "localhost", "::1") and isinstance(error.os_error, ConnectionRefusedError):
+            port = f" PORT={error.port}" if error.port != 3000 else ""
+            return f"Nothing is listening on {error.host}:{error.port} — start it with `make dev{port}`."
+        return f"Cannot reach {error.host}:{error.port}: {_reason(error.os_error or error)}."
 
     def _refused(self, api: str, status: int, what: str) -> str:
         auth = self.target.auth
@@ -430,6 +431,13 @@ def _follow(frame: Any, session_id: str, state: TurnState, on_delta: Callable[[s
     elif ours and kind == "reply":
         return frame
     return None
+
+
+def _reason(error: BaseException) -> str:
+    if isinstance(error, socket.gaierror):  # the name did not resolve
+        return str(error.strerror).lower()
+    number = getattr(error, "errno", None)
+    return os.strerror(number).lower() if isinstance(number, int) and number > 0 else str(error)
 
 
 def _error_code(body: Any) -> str | None:

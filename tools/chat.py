@@ -242,12 +242,10 @@ def target_of(args: argparse.Namespace) -> Target:
         if args.api:
             local.api_url = args.api
         return local
-    if args.token:
-        auth: Any = TokenAuth(args.token)
-    elif _is_local(args.url):
-        auth = NoAuth()
-    else:
-        auth = AwsAuth.from_default_chain(args.region, args.profile)
+    if _is_local(args.url):  # another twin: its HTTP API is on the same port
+        api = args.api or "http://" + args.url.split("://", 1)[1].split("/", 1)[0]
+        return Target(args.url, api, TokenAuth(args.token) if args.token else NoAuth())
+    auth = TokenAuth(args.token) if args.token else AwsAuth.from_default_chain(args.region, args.profile)
     return Target(args.url, args.api, auth)
 
 

@@ -152,7 +152,7 @@ def test_nothing_listening_says_to_start_make_dev():
     client = Chat("--port", str(port))
     code, output = client.finish(timeout=30)
     assert code == 1
-    assert output == f"Nothing is listening on 127.0.0.1:{port} — start it with `make dev`.\n"
+    assert output == f"Nothing is listening on 127.0.0.1:{port} — start it with `make dev PORT={port}`.\n"
 
 
 def test_a_deployed_url_without_credentials_says_what_to_configure(tmp_path):
