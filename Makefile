@@ -5,7 +5,7 @@ UV_VERSION := 0.13.8
 UV ?= $(shell command -v uv 2>/dev/null || echo $(CURDIR)/.tools/uv/bin/uv)
 PORT ?= 3000
 
-.PHONY: uv setup dev invoke test test-fast openapi lint validate build deploy deploy-guided
+.PHONY: uv setup dev chat browser invoke test test-fast openapi lint validate build deploy deploy-guided
 
 uv: ## uv itself, if it is not on PATH: a venv of its own under .tools/uv
 	@$(UV) --version >/dev/null 2>&1 || { python3 -m venv .tools/uv && .tools/uv/bin/pip install --quiet "uv==$(UV_VERSION)"; }
@@ -23,6 +23,27 @@ TWIN_SETTINGS := WORKERS TURN_WORKERS FUNCTION_TIMEOUT TURN_TIMEOUT MODEL_CHECK
 dev: setup ## serve the agent as Lambda would: HTTP and ws://.../ws on 127.0.0.1:$(PORT), queued turns, chat page, /docs
 	PORT=$(PORT) $(foreach v,$(TWIN_SETTINGS),$(if $($(v)),$(v)=$($(v)))) $(UV) run --frozen python tools/dev.py
 
+chat: setup ## chat in the terminal, replies streaming: the twin on $(PORT) [SESSION=id], or a stack: CHAT_ARGS="--url wss://… --api https://…"
+	@$(UV) run --frozen python tools/chat.py --port $(PORT) $(if $(SESSION),--session $(SESSION)) $(CHAT_ARGS)
+
+# The chat page's browser test drives Debian's chromium (Playwright's own browser downloads are
+# not used). Installing it needs root and apt-get; without them the test says why (it fails when
+# CI=true, skips otherwise). apt's output goes to build/browser.log.
+CHROMIUM ?= /usr/bin/chromium
+BROWSER_PACKAGES := chromium fonts-liberation fonts-dejavu-core
+
+browser: ## Debian's chromium for the chat page's browser test, if $(CHROMIUM) is missing (apt-get, as root)
+	@test -x $(CHROMIUM) || { mkdir -p build; \
+	if [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then \
+		echo "$(CHROMIUM) is missing and cannot be installed here (needs root and apt-get): sudo make browser" \
+			| tee build/browser.log; \
+	else \
+		echo "installing Debian's chromium for the browser test (apt-get, once; log in build/browser.log)"; \
+		{ export DEBIAN_FRONTEND=noninteractive; apt-get update -qq && \
+			apt-get install -y -qq --no-install-recommends $(BROWSER_PACKAGES); } > build/browser.log 2>&1 \
+		|| echo "apt-get could not install chromium: see build/browser.log" | tee -a build/browser.log; \
+	fi; }
+
 invoke: setup ## run the handler on one event file: make invoke EVENT=events/post_message.json
 	@test -n "$(EVENT)" || { echo "usage: make invoke EVENT=events/<file>.json"; exit 2; }
 	$(UV) run --frozen python tools/invoke.py $(EVENT)
@@ -30,7 +51,7 @@ invoke: setup ## run the handler on one event file: make invoke EVENT=events/pos
 model: setup ## a local OpenAI-compatible test model on http://127.0.0.1:8000/v1 (for trying make dev offline)
 	$(UV) run --frozen python tools/model_server.py --port 8000 $(if $(MODEL_HOST),--host $(MODEL_HOST))
 
-test: setup ## the whole test suite (offline once set up; see the README for what it fetches)
+test: setup browser ## the whole test suite (offline once set up; see the README for what it fetches)
 	$(UV) run --frozen pytest -q $(PYTEST_ARGS)
 
 test-fast: setup ## the tests that start no server and no subprocess (under a minute)

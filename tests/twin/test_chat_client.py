@@ -1,0 +1,180 @@
+"""`make chat` (tools/chat.py) as a subprocess against the twin, its stdin a pipe: replies print
+as they stream, the commands, the reference conversation across two runs, one-line errors."""
+
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+
+import pytest
+
+from agent_client import AgentClient, Target
+from model_server import Reply
+from tests.conftest import ROOT
+from tests.twin.conftest import history, run, session_id
+
+pytestmark = pytest.mark.slow
+
+
+class Chat:
+    """`python tools/chat.py`, its output kept as it arrives (with the time each piece came)."""
+
+    def __init__(self, *args: str) -> None:
+        env = {**os.environ, "NO_COLOR": "1", "PYTHONUNBUFFERED": "1"}
+        self.process = subprocess.Popen([sys.executable, "tools/chat.py", *args], cwd=ROOT, env=env,
+                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        self.pieces: list[tuple[float, str]] = []
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self) -> None:
+        while chunk := os.read(self.process.stdout.fileno(), 4096):
+            self.pieces.append((time.perf_counter(), chunk.decode()))
+
+    @property
+    def output(self) -> str:
+        return "".join(piece for _, piece in self.pieces)
+
+    def say(self, *lines: str) -> None:
+        self.process.stdin.write("".join(f"{line}\n" for line in lines).encode())
+        self.process.stdin.flush()
+
+    def wait_for(self, text: str, timeout: float = 60) -> float:
+        """When ``text`` was first in the output."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            seen = ""
+            for at, piece in list(self.pieces):
+                seen += piece
+                if text in seen:
+                    return at
+            assert self.process.poll() is None or self.reader.is_alive(), self.output
+            time.sleep(0.01)
+        raise AssertionError(f"no {text!r} in:\n{self.output}")
+
+    def finish(self, timeout: float = 60) -> tuple[int, str]:
+        self.process.stdin.close()
+        code = self.process.wait(timeout)
+        self.reader.join(5)
+        return code, self.output
+
+
+def chat(twin, session: str, *lines: str) -> tuple[int, str]:
+    client = Chat("--port", str(twin.port), "--session", session)
+    client.say(*lines)
+    return client.finish()
+
+
+def words(count: int) -> str:
+    return " ".join(f"word{n}" for n in range(count))
+
+
+def test_a_reply_prints_as_it_streams_then_a_status_line(twin, model):
+    text = words(20)
+    model.queue(Reply.say(text, word_delay=0.1))  # the model takes ~2 s
+    client = Chat("--port", str(twin.port), "--session", session_id())
+    client.say("Count to twenty.")
+    first_words = client.wait_for("agent › word0 word1")
+    client.wait_for("messages stored")
+    code, output = client.finish()
+    assert first_words < model.word_times[-1][-1], "the reply printed only once the model had finished"
+    assert code == 0, output
+    assert f"you › Count to twenty.\nagent › {text}\n" in output
+    status = output.split(f"{text}\n")[1].splitlines()[0]
+    assert "in /" in status and "out tokens" in status and "2 messages stored" in status, status
+
+
+def test_a_connection_dropped_mid_reply_is_made_again_and_the_whole_reply_printed(twin, model):
+    text = words(30)
+    model.queue(Reply.say(text, word_delay=0.08))
+    session = session_id()
+    known = set(twin.connections.live)
+    client = Chat("--port", str(twin.port), "--session", session)
+    client.say("Count to thirty.")
+    client.wait_for("agent › word0")
+    connection, = set(twin.connections.live) - known
+    # API Gateway closing the connection (idle, 2 h, or a deploy): the management API's DELETE
+    request = urllib.request.Request(f"{twin.url}/_aws/connections/@connections/{connection}", method="DELETE")
+    assert urllib.request.urlopen(request).status == 204
+    client.wait_for("messages stored")
+    code, output = client.finish()
+    assert code == 0, output
+    assert "(connection lost; reconnecting, attempt 1)" in output
+    assert output.split("attempt 1)\n")[1].startswith(f"agent › {text}\n  · "), output
+    assert [m["text"] for m in run(lambda client: history(client, twin, session))] == ["Count to thirty.", text]
+
+
+def test_history_lists_the_exchange_and_delete_leaves_none(twin):
+    session = session_id()
+    code, output = chat(twin, session, "Hello there.", "/history", "/delete", "/history")
+    assert code == 0, output
+    assert f"session {session}: 2 messages\n  [0] you › Hello there.\n  [1] agent › Noted: Hello there.\n" in output
+    assert f"deleted session {session}" in output
+    assert output.rstrip().endswith(f"session {session} has no history (nothing stored yet, or deleted)")
+
+
+def test_the_reference_conversation_across_two_runs(twin):
+    session = session_id()
+    code, first = chat(twin, session, "Hey, my name is Arindam.")
+    assert code == 0, first
+    code, second = chat(twin, session, "Do you remember my name?")  # a new process: nothing kept but the session
+    assert code == 0, second
+    assert "agent › Yes, your name is Arindam.\n" in second
+    assert "4 messages stored" in second
+
+
+def test_new_and_session_switch_sessions(twin):
+    session, other = session_id(), session_id()
+    code, output = chat(twin, session, "In the first.", f"/session {other}", "In the second.", "/history", "/new",
+                        "/history", "/session not valid!")
+    assert code == 0, output
+    assert f"session {other}: 2 messages\n  [0] you › In the second.\n" in output
+    new = output.split("new session ")[1].split()[0]
+    assert new.startswith("chat_") and f"session {new} has no history" in output
+    assert "usage: /session ID" in output
+
+
+def test_an_error_frame_prints_one_line_and_the_exit_status_says_so(twin, model):
+    model.queue(Reply.error(429, {"Retry-After": "7"}))
+    code, output = chat(twin, session_id(), "Hello?")
+    assert code == 1
+    assert "model_throttled: " in output and "(retry in 7 s)" in output
+    assert "Traceback" not in output
+
+
+def test_nothing_listening_says_to_start_make_dev():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # free once closed: nothing listens there
+    client = Chat("--port", str(port))
+    code, output = client.finish(timeout=30)
+    assert code == 1
+    assert output == f"Nothing is listening on 127.0.0.1:{port} — start it with `make dev PORT={port}`.\n"
+
+
+def test_a_deployed_url_without_credentials_says_what_to_configure(tmp_path):
+    env = {name: value for name, value in os.environ.items() if not name.startswith("AWS_")}
+    env.update(AWS_CONFIG_FILE=str(tmp_path / "none"), AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "none"),
+               AWS_EC2_METADATA_DISABLED="true", NO_COLOR="1")
+    url = "wss://abc123.execute-api.eu-west-1.amazonaws.com/prod"
+    result = subprocess.run([sys.executable, "tools/chat.py", "--url", url],
+                            cwd=ROOT, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=30)
+    assert result.returncode == 1
+    assert result.stderr.startswith("No AWS credentials found") and "--token" in result.stderr
+
+
+def test_history_follows_every_page(twin):
+    session = session_id()
+    code, output = chat(twin, session, "one", "two", "three")
+    assert code == 0, output
+
+    async def scenario(_):
+        async with AgentClient(Target.local(twin.port), page_size=2) as agent:
+            return await agent.history(session)
+
+    messages = run(scenario)
+    assert [m["text"] for m in messages] == ["one", "Noted: one", "two", "Noted: two", "three", "Noted: three"]
+    assert [m["index"] for m in messages] == list(range(6))

@@ -1,0 +1,225 @@
+"""The chat page (tools/chat/index.html, served by the twin at /) in a real headless browser:
+Debian's chromium, driven by Playwright. The test model streams word by word, and the page is
+watched as the reply arrives.
+
+`make browser` installs chromium (apt-get, as root; `make test` runs it first). Without it these
+tests fail when CI=true and are skipped otherwise, saying why. Screenshots go to build/:
+chat-page.png (a finished reply) and chat-page-streaming.png (one half shown).
+"""
+
+import json
+import os
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+from model_server import Reply
+from tests.conftest import ROOT
+from tests.twin.conftest import session_id
+
+pytestmark = pytest.mark.slow
+
+CHROMIUM = Path(os.environ.get("CHROMIUM") or "/usr/bin/chromium")  # as `make browser` has it
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+SCREENSHOTS = ROOT / "build"
+LAST_ASSISTANT = """() => {
+  const node = [...document.querySelectorAll('.msg[data-role="assistant"]')].pop();
+  return node ? [node.dataset.state, node.querySelector('.text').textContent] : [null, ''];
+}"""
+REPLY = ("Here is a plan for a weekend in Lisbon.\n\n"
+         "Saturday: walk up to the castle early, then lunch in Alfama and the tram back down to Baixa. "
+         "In the evening, fado in a small bar.\n\n"
+         "Sunday: take the train to Belém for the tower, the monastery and the famous custard tarts, "
+         "then watch the sunset from a miradouro.")
+
+
+def no_chromium_reason() -> str:
+    log = ROOT / "build" / "browser.log"
+    said = log.read_text(errors="replace").strip().splitlines()[-1:] if log.is_file() else []
+    return (f"Debian's chromium is not installed ({CHROMIUM}): `make browser` installs it (apt-get, as root)"
+            + (f"; it said: {said[0]}" if said else ""))
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if not CHROMIUM.exists():
+        if os.environ.get("CI", "").lower() in ("true", "1", "yes"):
+            pytest.fail(no_chromium_reason(), pytrace=False)
+        pytest.skip(no_chromium_reason())
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser: Any, twin: Any) -> Iterator[Any]:
+    """A fresh browser profile (its own localStorage) on the twin. A script error fails the test,
+    and so does a request anywhere but the twin: the page works offline."""
+    context = browser.new_context(viewport={"width": 1200, "height": 780}, color_scheme="light",
+                                  base_url=twin.url)
+    page = context.new_page()
+    errors: list[str] = []
+    elsewhere: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on("request", lambda request: None if request.url.startswith((twin.url, twin.ws_url, "data:"))
+            else elsewhere.append(request.url))
+    yield page
+    context.close()
+    assert not errors, errors
+    assert not elsewhere, elsewhere
+
+
+def open_chat(page: Any, session: str | None = None) -> None:
+    page.goto(f"/?session={session}" if session else "/")
+    page.wait_for_selector('#status[data-state="open"]')
+
+
+def send(page: Any, message: str) -> None:
+    page.locator("#message").press_sequentially(message, delay=5)
+    page.keyboard.press("Enter")
+
+
+def until_the_turn_ends(page: Any, timeout: float = 60, snapshot: tuple[int, str] | None = None,
+                        ) -> list[tuple[float, str, str]]:
+    """What the last assistant message showed, and when, until it is done (or an error).
+    snapshot (characters, file name): a screenshot once that much of the reply is shown."""
+    seen: list[tuple[float, str, str]] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        state, text = page.evaluate(LAST_ASSISTANT)
+        seen.append((time.perf_counter(), state, text))
+        if state in ("done", "error") and len(seen) > 1:
+            return seen
+        if snapshot and state == "streaming" and len(text) >= snapshot[0]:
+            screenshot(page, snapshot[1])
+            snapshot = None
+        time.sleep(0.02)
+    raise AssertionError(f"the turn did not end in {timeout} s: {seen[-1:]}")
+
+
+def shown(page: Any) -> list[tuple[str, str]]:
+    return [(node.get_attribute("data-role"), node.locator(".text").text_content())
+            for node in page.locator(".msg").all()]
+
+
+def stored(twin: Any, session: str) -> list[tuple[str, str]] | None:
+    try:
+        with urllib.request.urlopen(f"{twin.url}/sessions/{session}/messages") as response:
+            return [(m["role"], m["text"]) for m in json.load(response)["messages"]]
+    except urllib.error.HTTPError as error:
+        if error.code == 404:
+            return None
+        raise
+
+
+def screenshot(page: Any, name: str) -> None:
+    SCREENSHOTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / name))
+
+
+def test_a_reply_streams_into_the_page_and_is_the_stored_reply(page, twin, model):
+    session = session_id()
+    open_chat(page, session)
+    send(page, "Hey, my name is Arindam.")
+    assert until_the_turn_ends(page)[-1][1:] == ("done", "Noted: Hey, my name is Arindam.")
+
+    model.queue(Reply.say(REPLY, word_delay=0.06))  # ~3 s in all
+    send(page, "Plan a weekend in Lisbon for me.")
+    seen = until_the_turn_ends(page, snapshot=(len(REPLY) // 2, "chat-page-streaming.png"))
+    last_word = model.word_times[-1][-1]
+    partial = [(at, text) for at, state, text in seen if state == "streaming" and 0 < len(text) < len(REPLY)]
+    assert partial and partial[0][0] < last_word, "no part of the reply was shown before the model had finished"
+    assert len({text for _, text in partial}) >= 5, "the reply did not grow progressively"
+    assert all(REPLY.startswith(text) for _, _, text in seen), "the shown text was not always a head of the reply"
+    assert seen[-1][1:] == ("done", REPLY)
+    assert stored(twin, session)[-1] == ("assistant", REPLY)
+    assert "4 messages stored" in page.locator(".msg").last.locator(".meta").text_content()
+    screenshot(page, "chat-page.png")
+
+    page.reload()
+    page.wait_for_selector(".msg >> nth=3")
+    assert shown(page) == [("user", "Hey, my name is Arindam."), ("assistant", "Noted: Hey, my name is Arindam."),
+                           ("user", "Plan a weekend in Lisbon for me."), ("assistant", REPLY)]
+
+
+def test_the_page_keeps_its_session_and_the_agent_remembers_the_name(page, twin):
+    open_chat(page)  # no ?session=: the page picks one and keeps it in localStorage
+    send(page, "Hey, my name is Arindam.")
+    until_the_turn_ends(page)
+    session = page.evaluate("() => JSON.parse(localStorage.getItem('agent.session'))")
+
+    open_chat(page)
+    page.wait_for_selector(".msg >> nth=1")
+    send(page, "Do you remember my name?")
+    assert until_the_turn_ends(page)[-1][1:] == ("done", "Yes, your name is Arindam.")
+    assert stored(twin, session) == [("user", "Hey, my name is Arindam."),
+                                     ("assistant", "Noted: Hey, my name is Arindam."),
+                                     ("user", "Do you remember my name?"), ("assistant", "Yes, your name is Arindam.")]
+    assert page.locator("#sessions [aria-current=true] .id").text_content() == session
+
+
+def test_history_pages_are_all_shown(page, twin):
+    session = session_id()
+    open_chat(page, session)
+    for message in ("one", "two", "three"):
+        send(page, message)
+        until_the_turn_ends(page)
+    page.goto(f"/?session={session}&page_size=2")  # three pages
+    page.wait_for_selector(".msg >> nth=5")
+    assert [text for _, text in shown(page)] == ["one", "Noted: one", "two", "Noted: two", "three", "Noted: three"]
+
+
+def test_delete_asks_once_more_then_the_session_is_gone(page, twin):
+    session = session_id()
+    open_chat(page, session)
+    send(page, "Remember this.")
+    until_the_turn_ends(page)
+    page.click("#delete")
+    assert stored(twin, session) is not None  # the first click only asks
+    page.click("#delete")
+    page.wait_for_selector("#banner:not([hidden])")
+    assert page.locator("#banner-text").text_content() == f"Deleted session {session}."
+    assert stored(twin, session) is None
+    assert page.locator(".msg").count() == 0
+    assert session not in page.locator("#sessions").text_content()
+
+
+def test_an_error_frame_is_shown_with_its_code(page, twin, model):
+    model.queue(Reply.error(429, {"Retry-After": "5"}))
+    open_chat(page, session_id())
+    send(page, "Hello?")
+    assert until_the_turn_ends(page)[-1][1] == "error"
+    error = page.locator('.msg[data-state="error"] .error')
+    assert error.locator("code").text_content() == "model_throttled"
+    assert "Try again in 5 s." in error.text_content()
+    assert not page.locator("#send").is_disabled() or page.locator("#message").input_value() == ""
+
+
+def test_a_connection_dropped_mid_reply_reconnects_and_the_reply_still_arrives(page, twin, model):
+    words = " ".join(f"word{n}" for n in range(40))
+    model.queue(Reply.say(words, word_delay=0.08))
+    session = session_id()
+    known = set(twin.connections.live)
+    open_chat(page, session)
+    send(page, "Count to forty.")
+    page.wait_for_function("() => document.querySelector('.msg[data-state=\"streaming\"]')")
+    connection, = set(twin.connections.live) - known
+    # API Gateway closing the connection (idle, 2 h, or a deploy): the management API's DELETE
+    request = urllib.request.Request(f"{twin.url}/_aws/connections/@connections/{connection}", method="DELETE")
+    assert urllib.request.urlopen(request).status == 204
+    page.wait_for_selector('#status[data-state="closed"]')
+    seen = until_the_turn_ends(page)
+    assert seen[-1][1:] == ("done", words)
+    assert page.locator("#status").get_attribute("data-state") == "open"
+    assert stored(twin, session) == [("user", "Count to forty."), ("assistant", words)]  # sent again, run once
+    lines = [line for line in twin.terminal.lines if f"session={session}" in line]
+    assert sum("WS sendMessage" in line for line in lines) == 2, lines
+    assert any(f"GET /sessions/{session}/turns/t_" in line for line in lines), "the end was not asked for"

@@ -1,0 +1,311 @@
+"""`make chat`: talk to the agent from a terminal. The reply prints as it streams (WebSocket
+deltas), then a status line: tokens, messages stored, time.
+
+    make chat                                   # the twin (`make dev`) on 127.0.0.1:$PORT, a new session
+    make chat SESSION=user_arindam_convo_123    # carry on a session
+    python tools/chat.py --url wss://<id>.execute-api.<region>.amazonaws.com/prod \\
+                         --api https://<id>.execute-api.<region>.amazonaws.com/    # a deployed stack
+
+Deployed, requests are signed with your AWS credentials (the default chain; --profile to pick
+one), or carry --token <JWT> for a stack with AuthMode=JWT. Commands: /history, /new, /session
+<id>, /delete, /help, /quit. Lines can come from a pipe too: each is sent in turn, then the
+program ends (exit status 1 if a turn failed or the agent could not be reached).
+"""
+
+import argparse
+import asyncio
+import os
+import re
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any, TextIO
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from agent_client import AgentClient, AwsAuth, NoAuth, Problem, Target, TokenAuth, error_line  # noqa: E402
+
+SESSION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")
+HELP = """commands:
+  /history       the session's messages, oldest first
+  /new           start a new session (a fresh id)
+  /session ID    switch to session ID
+  /delete        delete this session (its next message starts afresh)
+  /help          this list
+  /quit          leave (Ctrl-D too)"""
+
+
+def new_session_id() -> str:
+    return f"chat_{uuid.uuid4().hex[:10]}"
+
+
+class Screen:
+    """What the user sees: the prompt, the reply as it streams, dim status lines (colour only on a
+    terminal, and not with NO_COLOR)."""
+
+    def __init__(self, out: TextIO = sys.stdout, interactive: bool | None = None) -> None:
+        self.out = out
+        self.interactive = sys.stdin.isatty() if interactive is None else interactive
+        self.colour = out.isatty() and not os.environ.get("NO_COLOR")
+
+    def _paint(self, code: str, text: str) -> str:
+        return f"\033[{code}m{text}\033[0m" if self.colour else text
+
+    def prompt(self) -> str:
+        if not self.interactive:
+            return ""
+        # readline counts the prompt's width: escapes go between \001 and \002, which it skips
+        return "\001\033[1m\002you › \001\033[0m\002" if self.colour else "you › "
+
+    def echo(self, line: str) -> None:
+        """A piped line, shown as if typed, so the transcript reads as a conversation."""
+        if not self.interactive:
+            self.write(f"you › {line}\n")
+
+    def agent(self) -> None:
+        self.write(self._paint("1;36", "agent › "))
+
+    def write(self, text: str) -> None:
+        self.out.write(text)
+        self.out.flush()
+
+    def note(self, text: str) -> None:
+        self.write(self._paint("2", text) + "\n")
+
+    def error(self, text: str) -> None:
+        self.write(self._paint("31", text) + "\n")
+
+    def fatal(self, text: str) -> None:
+        """Why the chat cannot start, on stderr."""
+        sys.stderr.write((f"\033[31m{text}\033[0m" if sys.stderr.isatty() and self.colour else text) + "\n")
+
+
+class Lines:
+    """Lines of stdin, read on a daemon thread (input() blocks, and Ctrl-C must not wait for it).
+    None at the end of input."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.asks: "list[tuple[str, asyncio.Future]]" = []
+        self.ready = threading.Condition()
+        threading.Thread(target=self._run, name="stdin", daemon=True).start()
+
+    async def read(self, prompt: str) -> str | None:
+        future = self.loop.create_future()
+        with self.ready:
+            self.asks.append((prompt, future))
+            self.ready.notify()
+        return await future
+
+    def _run(self) -> None:
+        while True:
+            with self.ready:
+                while not self.asks:
+                    self.ready.wait()
+                prompt, future = self.asks.pop(0)
+            try:
+                line: str | None = input(prompt)
+            except (EOFError, OSError, ValueError):
+                line = None
+            self.loop.call_soon_threadsafe(_settle, future, line)
+
+
+def _settle(future: asyncio.Future, value: Any) -> None:
+    if not future.done():
+        future.set_result(value)
+
+
+class Chat:
+    def __init__(self, agent: AgentClient, session_id: str, screen: Screen) -> None:
+        self.agent, self.session_id, self.screen = agent, session_id, screen
+        self.failed = False
+
+    async def run(self) -> int:
+        lines = Lines()
+        while True:
+            line = await lines.read(self.screen.prompt())
+            if line is None:
+                return 1 if self.failed else 0
+            line = line.strip()
+            if not line:
+                continue
+            self.screen.echo(line)
+            if line.startswith("/"):
+                if not await self.command(line):
+                    return 1 if self.failed else 0
+            else:
+                await self.send(line)
+
+    async def send(self, message: str) -> None:
+        shown: list[str] = []  # the reply's text printed since the last "agent ›"
+        new_line = [False]  # the connection was lost: the reply starts again on a line of its own
+        started = time.monotonic()
+        self.screen.agent()
+
+        def on_delta(text: str) -> None:
+            if new_line[0]:
+                self.screen.agent()
+                new_line[0] = False
+            shown.append(text)
+            self.screen.write(text)
+
+        def on_reconnect(attempt: int) -> None:
+            self.screen.write("\n")
+            self.screen.note(f"  (connection lost; reconnecting, attempt {attempt})")
+            shown.clear()
+            new_line[0] = True
+
+        try:
+            frame = await self.agent.turn(self.session_id, message, on_delta, on_reconnect)
+        except Problem as problem:
+            self.screen.write("\n")
+            self.screen.error(str(problem))
+            self.failed = True
+            return
+        if frame["type"] == "error":
+            self.screen.write("\n" if shown else "")
+            self.screen.error(error_line(frame))
+            self.failed = True
+            return
+        if new_line[0]:
+            self.screen.agent()
+        streamed = "".join(shown)
+        reply = streamed if frame.get("truncated") else str(frame.get("reply", ""))
+        # What the deltas did not carry (a reply replayed from its record, a reconnect mid-turn).
+        self.screen.write(reply[len(streamed):] if reply.startswith(streamed) else f"\n{reply}")
+        self.screen.write("\n")
+        self.screen.note(status_line(frame, time.monotonic() - started))
+
+    async def command(self, line: str) -> bool:
+        """Run a /command; False when it is time to leave."""
+        name, _, argument = line.partition(" ")
+        try:
+            if name in ("/quit", "/exit", "/q"):
+                return False
+            if name == "/help":
+                self.screen.note(HELP)
+            elif name == "/new":
+                self.session_id = new_session_id()
+                self.screen.note(f"new session {self.session_id}")
+            elif name == "/session":
+                self.switch(argument.strip())
+            elif name == "/history":
+                await self.history()
+            elif name == "/delete":
+                await self.delete()
+            else:
+                self.screen.error(f"unknown command {name}; /help lists them")
+        except Problem as problem:
+            self.screen.error(str(problem))
+            self.failed = True
+        return True
+
+    def switch(self, session_id: str) -> None:
+        if not SESSION_ID.match(session_id):
+            self.screen.error("usage: /session ID (letters, digits, _ and -, up to 128, not starting with _ or -)")
+            return
+        self.session_id = session_id
+        self.screen.note(f"session {session_id}")
+
+    async def history(self) -> None:
+        messages = await self.agent.history(self.session_id)
+        if messages is None:
+            self.screen.note(f"session {self.session_id} has no history (nothing stored yet, or deleted)")
+            return
+        self.screen.note(f"session {self.session_id}: {len(messages)} messages")
+        for message in messages:
+            if message.get("text"):
+                who = "you" if message["role"] == "user" else "agent"
+                self.screen.write(f"  [{message['index']}] {who} › {message['text']}\n")
+
+    async def delete(self) -> None:
+        if await self.agent.delete(self.session_id):
+            self.screen.note(f"deleted session {self.session_id}; its next message starts a new conversation")
+        else:
+            self.screen.note(f"session {self.session_id} has nothing stored; nothing to delete")
+
+
+def status_line(frame: dict[str, Any], seconds: float) -> str:
+    usage = frame.get("usage") or {}
+    parts = [f"{usage.get('input_tokens', '?')} in / {usage.get('output_tokens', '?')} out tokens",
+             f"{frame.get('message_count', '?')} messages stored", f"{seconds:.1f} s"]
+    if frame.get("stop_reason") not in (None, "end_turn"):
+        parts.append(f"stopped: {frame['stop_reason']}")
+    return "  · " + " · ".join(parts)
+
+
+def target_of(args: argparse.Namespace) -> Target:
+    if not args.url:
+        local = Target.local(args.port)
+        if args.api:
+            local.api_url = args.api
+        return local
+    if _is_local(args.url):  # another twin: its HTTP API is on the same port
+        api = args.api or "http://" + args.url.split("://", 1)[1].split("/", 1)[0]
+        return Target(args.url, api, TokenAuth(args.token) if args.token else NoAuth())
+    auth = TokenAuth(args.token) if args.token else AwsAuth.from_default_chain(args.region, args.profile)
+    return Target(args.url, args.api, auth)
+
+
+def _is_local(url: str) -> bool:
+    return re.match(r"^wss?://(127\.0\.0\.1|localhost|\[::1\])[:/]", url) is not None
+
+
+def arguments(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="make chat", description="Chat with the agent from a terminal.")
+    parser.add_argument("--session", default=os.environ.get("SESSION") or None,
+                        help="session id (default: $SESSION, else a new one)")
+    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT") or 3000),
+                        help="the twin's port (default: $PORT, else 3000)")
+    parser.add_argument("--url", help="a deployed stack's WebSocketUrl (wss://…/prod)")
+    parser.add_argument("--api", help="a deployed stack's ApiUrl (https://…/), for /history and /delete")
+    parser.add_argument("--token", help="a JWT for a stack with AuthMode=JWT (default: AWS credentials)")
+    parser.add_argument("--profile", help="the AWS profile to sign with (default: the default chain)")
+    parser.add_argument("--region", help="the region to sign for (default: from the URL's host)")
+    args = parser.parse_args(argv)
+    if args.session and not SESSION_ID.match(args.session):
+        parser.error(f"not a session id: {args.session!r} (letters, digits, _ and -, up to 128)")
+    if args.url and not args.url.startswith(("ws://", "wss://")):
+        parser.error("--url is a WebSocket URL: wss://<api id>.execute-api.<region>.amazonaws.com/prod")
+    if args.api and not args.api.startswith(("http://", "https://")):
+        parser.error("--api is the HTTP API's base URL: https://<api id>.execute-api.<region>.amazonaws.com/")
+    return args
+
+
+async def main(args: argparse.Namespace) -> int:
+    screen = Screen()
+    try:
+        target = target_of(args)
+    except Problem as problem:
+        screen.fatal(str(problem))
+        return 1
+    session_id = args.session or new_session_id()
+    async with AgentClient(target) as agent:
+        try:
+            await agent.connect()
+        except Problem as problem:
+            screen.fatal(str(problem))
+            return 1
+        signed = "" if isinstance(target.auth, NoAuth) else f", as {target.auth.describe()}"
+        screen.note(f"session {session_id} on {target.where}{signed} · /help for commands")
+        return await Chat(agent, session_id, screen).run()
+
+
+def run(argv: list[str] | None = None) -> int:
+    args = arguments(argv)
+    if sys.stdin.isatty():
+        try:
+            import readline  # noqa: F401  (line editing and history for input())
+        except ImportError:
+            pass
+    try:
+        return asyncio.run(main(args))
+    except KeyboardInterrupt:
+        print()
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(run())
