@@ -4,8 +4,13 @@ SHELL := /bin/bash
 UV_VERSION := 0.13.8
 UV ?= $(shell command -v uv 2>/dev/null || echo $(CURDIR)/.tools/uv/bin/uv)
 PORT ?= 3000
+.DEFAULT_GOAL := help
 
-.PHONY: uv setup dev chat browser invoke test test-fast openapi lint validate build deploy deploy-guided
+.PHONY: help uv setup dev chat browser invoke test test-fast openapi lint validate build deploy deploy-guided
+
+help: ## this list: every target, what it does
+	@echo "make <target>   (first time: make dev, in another terminal make chat; the tests: make test)"
+	@awk 'BEGIN {FS = ":[^#]*## "} /^[a-zA-Z0-9_-]+:[^#]*## / {printf "  %-15s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 uv: ## uv itself, if it is not on PATH: a venv of its own under .tools/uv
 	@$(UV) --version >/dev/null 2>&1 || { python3 -m venv .tools/uv && .tools/uv/bin/pip install --quiet "uv==$(UV_VERSION)"; }
@@ -48,7 +53,7 @@ invoke: setup ## run the handler on one event file: make invoke EVENT=events/pos
 	@test -n "$(EVENT)" || { echo "usage: make invoke EVENT=events/<file>.json"; exit 2; }
 	$(UV) run --frozen python tools/invoke.py $(EVENT)
 
-model: setup ## a local OpenAI-compatible test model on http://127.0.0.1:8000/v1 (for trying make dev offline)
+model: setup ## the test model alone on http://127.0.0.1:8000/v1, with its log (make dev starts one when no MODEL_ID is set)
 	$(UV) run --frozen python tools/model_server.py --port 8000 $(if $(MODEL_HOST),--host $(MODEL_HOST))
 
 test: setup browser ## the whole test suite (offline once set up; see the README for what it fetches)

@@ -5,6 +5,9 @@ Settings come from the shell, then `.env` (DOTENV_FILE names another file). The 
 PORT (3000), WORKERS (4 AgentFunction containers), TURN_WORKERS (2 TurnWorkerFunction
 containers), FUNCTION_TIMEOUT (29), TURN_TIMEOUT (300), MODEL_CHECK (on|off).
 
+With no MODEL_ID anywhere, the bundled test model (tools/model_server.py) answers: a fresh clone
+chats at once, with no account and no key; set MODEL_ID (see .env.example) for a real model.
+
 Exit status: 0 when stopped (Ctrl-C, SIGTERM), 2 for a setting it cannot use or a taken port,
 1 when the function's init fails otherwise.
 """
@@ -39,6 +42,7 @@ def main() -> int:
     except SettingsProblem as problem:
         terminal.line(f"cannot start: {problem}")
         return 2
+    bundled = bundled_model(terminal)
     try:
         return asyncio.run(serve(config, terminal))
     except PortTaken as taken:
@@ -47,6 +51,25 @@ def main() -> int:
     except InitFailed as failed:
         terminal.line(f"cannot start: {failed}")
         return 2 if failed.kind == "settings" else 1
+    finally:
+        if bundled is not None:
+            bundled.stop()
+
+
+def bundled_model(terminal: "Terminal") -> object | None:
+    """The test model, in this process, when no model is configured (the function's containers
+    are separate processes and reach it over HTTP, as they would any OpenAI-compatible server)."""
+    import os
+
+    if os.environ.get("MODEL_ID", "").strip():
+        return None
+    from model_server import ModelServer
+
+    model = ModelServer(word_delay=0.03).start()
+    os.environ.update(MODEL_ID="openai/test-model", MODEL_API_BASE=model.base_url, MODEL_API_KEY="not-needed")
+    terminal.line(f"no MODEL_ID is set: the bundled test model answers ({model.base_url}); "
+                  "it knows only what it is sent. For a real model set MODEL_ID (see .env.example).")
+    return model
 
 
 async def serve(config: "Config", terminal: "Terminal") -> int:

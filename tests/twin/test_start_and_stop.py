@@ -152,3 +152,30 @@ def test_the_model_line_says_what_a_turn_would_meet():
     port = free_port()
     assert asyncio.run(model_answers(f"http://127.0.0.1:{port}/v1")) == \
         "not answering (connection refused) — start it with `make model`"
+
+
+def test_a_fresh_clone_chats_at_once_with_the_bundled_test_model(tmp_path):
+    """No MODEL_ID anywhere (no .env): `make dev` answers with the bundled test model, so the
+    README's first command gives a working chat with no account and no key."""
+    import json
+
+    port = free_port()
+    env = {k: v for k, v in dev_env(PORT=str(port), SESSION_DIR=str(tmp_path / "sessions")).items()
+           if not k.startswith("MODEL_")}
+    dev = Dev(env, new_group=True)
+    try:
+        dev.wait_for("the bundled test model answers")
+        dev.wait_for("Ctrl-C to stop")
+
+        def post(message: str) -> dict:
+            request = urllib.request.Request(f"http://127.0.0.1:{port}/sessions/user_arindam_convo_123/messages",
+                                             data=json.dumps({"message": message}).encode(), method="POST")
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return json.loads(response.read())
+
+        post("Hey, my name is Arindam.")
+        assert post("Do you remember my name?")["reply"] == "Yes, your name is Arindam."
+    finally:
+        os.killpg(dev.process.pid, signal.SIGTERM)
+    code, output = dev.finish()
+    assert code == 0 and "Traceback" not in output

@@ -32,10 +32,11 @@ def put_code_on_path() -> None:
 
 
 def terminal_defaults(env: Mapping[str, str]) -> dict[str, str]:
-    """What a person at a terminal wants unless they said otherwise: short log lines, no EMF
-    metrics or traces, no price-map download at import."""
-    return {"LOG_FORMAT": "text", "POWERTOOLS_METRICS_DISABLED": "true", "POWERTOOLS_TRACE_DISABLED": "true",
-            "LITELLM_LOCAL_MODEL_COST_MAP": "True", **env}
+    """What a person at a terminal wants unless they said otherwise: short log lines, warnings and
+    errors only (the twin's own line per request says the rest), no EMF metrics or traces, no
+    price-map download at import."""
+    return {"LOG_FORMAT": "text", "LOG_LEVEL": "WARNING", "POWERTOOLS_METRICS_DISABLED": "true",
+            "POWERTOOLS_TRACE_DISABLED": "true", "LITELLM_LOCAL_MODEL_COST_MAP": "True", **env}
 
 
 def queue_url(base_url: str) -> str:
