@@ -13,7 +13,7 @@ Exit status: 0 when stopped (Ctrl-C, SIGTERM), 2 for a setting it cannot use or 
 """
 
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 # Imports are in the functions: a Ctrl-C while they load is then caught (see the end), and a
 # container spawned from this file (spawn start method) loads none of them.
@@ -42,9 +42,9 @@ def main() -> int:
     except SettingsProblem as problem:
         terminal.line(f"cannot start: {problem}")
         return 2
-    bundled = bundled_model(terminal)
+    bundled = bundled_model()
     try:
-        return asyncio.run(serve(config, terminal))
+        return asyncio.run(serve(config, terminal, bundled))
     except PortTaken as taken:
         terminal.line(str(taken))
         return 2
@@ -56,7 +56,7 @@ def main() -> int:
             bundled.stop()
 
 
-def bundled_model(terminal: "Terminal") -> object | None:
+def bundled_model() -> Any:
     """The test model, in this process, when no model is configured (the function's containers
     are separate processes and reach it over HTTP, as they would any OpenAI-compatible server)."""
     import os
@@ -67,12 +67,10 @@ def bundled_model(terminal: "Terminal") -> object | None:
 
     model = ModelServer(word_delay=0.03).start()
     os.environ.update(MODEL_ID="openai/test-model", MODEL_API_BASE=model.base_url, MODEL_API_KEY="not-needed")
-    terminal.line(f"no MODEL_ID is set: the bundled test model answers ({model.base_url}); "
-                  "it knows only what it is sent. For a real model set MODEL_ID (see .env.example).")
     return model
 
 
-async def serve(config: "Config", terminal: "Terminal") -> int:
+async def serve(config: "Config", terminal: "Terminal", bundled: Any = None) -> int:
     import asyncio
     import os
     import signal
@@ -89,6 +87,9 @@ async def serve(config: "Config", terminal: "Terminal") -> int:
     await asyncio.wait({opening, stopping}, return_when=asyncio.FIRST_COMPLETED)
     if opening.done():
         opening.result()  # raises what stopped the start-up
+        if bundled is not None:
+            terminal.line(f"no MODEL_ID is set, so the bundled test model answers ({bundled.base_url}): it knows "
+                          "only what it is sent. For a real model set MODEL_ID (see .env.example).")
         terminal.line("Ctrl-C to stop")
         await stopping
         terminal.line("stopping…")

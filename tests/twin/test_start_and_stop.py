@@ -164,7 +164,7 @@ def test_a_fresh_clone_chats_at_once_with_the_bundled_test_model(tmp_path):
            if not k.startswith("MODEL_")}
     dev = Dev(env, new_group=True)
     try:
-        dev.wait_for("the bundled test model answers")
+        dev.wait_for("the bundled test model answers")  # said once it is ready
         dev.wait_for("Ctrl-C to stop")
 
         def post(message: str) -> dict:
