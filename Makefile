@@ -63,7 +63,7 @@ test-fast: setup ## the tests that start no server and no subprocess (under a mi
 	$(UV) run --frozen pytest -q -m "not slow" $(PYTEST_ARGS)
 
 openapi: setup ## write docs/openapi.json from the app's routes (a test fails when it is stale)
-	$(UV) run --frozen python tools/openapi.py
+	$(UV) run --frozen python tools/write_openapi.py
 
 # checkov reads .checkov.yaml (its waivers, each with its reason); it scans the template as written
 # and as SAM transforms it (the functions' roles, the alias, the rule exist only after the transform).

@@ -4,7 +4,7 @@ from it: the committed docs/openapi.json, the twin's routes (tests/template chec
 import json
 
 from handler.http_routes import routes
-from openapi import document
+from write_openapi import document
 from tests.conftest import ROOT, Api
 from twin.events import routes as twin_routes
 

@@ -6,7 +6,7 @@ own: what it does around the handler is what API Gateway, SQS and Lambda do.
     http_api.py       HTTP API: request -> payload 2.0 event -> response
     websocket_api.py  WebSocket API at /ws: $connect, route selection, $disconnect
     connections.py    the management API (@connections) the function posts frames to
-    queue.py          the SQS FIFO turn queue and its SendMessage call
+    turn_queue.py     the SQS FIFO turn queue and its SendMessage call
     poller.py         Lambda's SQS event source mapping: queue -> TurnWorkerFunction
     containers.py     the functions' containers (one invocation at a time), replaced when they die
     snapshot.py       the process that ran init once and forks containers (Linux)

@@ -15,7 +15,7 @@ from typing import Any
 
 from .containers import Outcome, Pool
 from .events import sqs_event
-from .queue import FifoQueue, Message
+from .turn_queue import FifoQueue, Message
 from .terminal import Terminal, short_turn_id
 
 MAX_RECEIVES = 3

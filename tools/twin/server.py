@@ -26,7 +26,7 @@ from .containers import InitFailed, Pool, launcher
 from .http_api import HAS_LINE, MAX_BODY_BYTES, HttpApi
 from .pages import Pages
 from .poller import TurnPoller
-from .queue import FifoQueue, SqsApi
+from .turn_queue import FifoQueue, SqsApi
 from .terminal import Terminal, quiet_aiohttp_logs
 from .websocket_api import WebSocketApi
 
