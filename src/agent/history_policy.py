@@ -21,10 +21,11 @@ from strands.agent.conversation_manager import (
     SlidingWindowConversationManager,
     SummarizingConversationManager,
 )
-from strands.agent.conversation_manager.compression.context_compression import adjust_split_point_for_tool_pairs
-from strands.types.exceptions import ContextWindowOverflowException
+from strands.agent.conversation_manager.compression.context_compression import find_valid_trim_point
 
 logger = logging.getLogger(__name__)
+# A summary is one more model call; with less time than this left, the window applies instead.
+MIN_SUMMARY_SECONDS = 5.0
 STOCK_NAMES = (SlidingWindowConversationManager.__name__, SummarizingConversationManager.__name__)
 
 
@@ -67,24 +68,41 @@ class SummarizingWindow(EitherPolicyState, SummarizingConversationManager):
         # a turn that ended with a reply is worth a summary (the others are not stored).
         if len(agent.messages) <= self.window or agent.messages[-1]["role"] != "assistant":
             return
-        removed, length = self.removed_message_count, len(agent.messages)
+        removed, summary = self.removed_message_count, self.get_state().get("summary_message")
+        if _seconds_left(agent) < MIN_SUMMARY_SECONDS:
+            logger.warning("no time left for a summary; the window applies to this turn")
+            self._slide(agent)
+            return
         self.reduce_context(agent)  # best effort: Strands logs and swallows a failed summary
-        if len(agent.messages) >= length:
+        if self.get_state().get("summary_message") is summary:
             # Strands counts the messages as removed before the summary is made; none were.
             self.removed_message_count = removed
             logger.warning("the history could not be summarised; the window applies to this turn")
             self._slide(agent)
 
     def _slide(self, agent: Any) -> None:
-        """Drop the oldest messages past the window, keeping the summary made so far."""
+        """Drop the oldest messages past the window, keeping the summary made so far. What the
+        model then sees must still open as providers require: with a user message that is not a
+        tool's result, or after the (user-role) summary, with an assistant message."""
+        messages = agent.messages
         summary = self.get_state().get("summary_message")
-        first = 1 if summary is not None and agent.messages and agent.messages[0] == summary else 0
-        try:
-            split = adjust_split_point_for_tool_pairs(agent.messages, first + len(agent.messages) - self.window)
-        except ContextWindowOverflowException:
-            return  # nothing can go without splitting a tool call from its result
-        del agent.messages[first:split]
+        first = 1 if summary is not None and messages and messages[0] == summary else 0
+        target = first + max(0, len(messages) - first - self.window)
+        if first:
+            split = next((i for i in range(target, len(messages)) if messages[i]["role"] == "assistant"), len(messages))
+        else:
+            split = find_valid_trim_point(messages, target)
+        if split >= len(messages) or split <= first:
+            return  # nothing can go without breaking the conversation's shape
+        del messages[first:split]
         self.removed_message_count += split - first
+
+
+def _seconds_left(agent: Any) -> float:
+    """The turn's time left (its model carries the deadline); Strands' summary call runs on a loop
+    of its own, out of reach of the turn's cancellation, so it is made only with time to spare."""
+    deadline = getattr(agent.model, "deadline", None)
+    return float("inf") if deadline is None else deadline.remaining()
 
 
 def conversation_manager(policy: str, window: int) -> ConversationManager:

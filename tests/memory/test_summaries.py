@@ -98,3 +98,20 @@ def test_a_summarized_session_costs_the_same_reads_per_turn(env, s3, model_serve
     client.meta.events.register("before-send.s3", lambda event_name, **_: calls.append(event_name.rsplit(".", 1)[-1]))
     api.post(SESSION, "one more")
     assert calls.count("GetObject") == 2 and "ListObjectsV2" not in calls
+
+
+def test_after_a_failed_summary_the_model_still_gets_a_well_formed_conversation(env, model_server):
+    """Tool rounds and an odd window: what the window keeps must still open with the user's own
+    message (never an assistant message or a tool's result), or every later turn would fail."""
+    api = Api({**env, "HISTORY_WINDOW": "5"})
+    model_server.queue(Reply.call_tool("current_time", {}))  # 4 messages: ask, tool call, result, answer
+    assert api.post(SESSION, "What time is it?")[0] == 200
+    model_server.queue(Reply.say("A fine reply."), Reply.error(500))  # 6 > 5: the summary fails
+    assert api.post(SESSION, "Hey, my name is Arindam.")[0] == 200
+
+    status, _, reply = api.post(SESSION, "Do you remember my name?")
+
+    assert status == 200 and "Arindam" in reply["reply"]
+    sent = [m for m in model_server.requests[-1]["messages"] if m["role"] != "system"]
+    assert sent[0]["role"] == "user" and "tool_call_id" not in sent[0]
+    assert len(api.history(SESSION)[2]["messages"]) == 8

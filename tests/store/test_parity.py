@@ -22,7 +22,7 @@ SCRIPT = [
     ("What's the weather in Paris?", Reply.call_tool("lookup_weather", {"city": "Paris"})),
     ("Do you remember my name?", None),
 ]
-VOLATILE = {"created_at", "updated_at", "tracking_id", "metrics"}  # "metrics": model latency
+VOLATILE = {"created_at", "updated_at", "tracking_id", "metrics", "_commit"}  # model latency; a turn's id
 
 
 def scrub(value: Any) -> Any:

@@ -119,3 +119,40 @@ def test_agent_json_carries_the_window_the_next_turn_restores(
     assert snapshot["offset"] == agent_json["conversation_manager_state"]["removed_message_count"] == 2
     assert [m["message_id"] for m in snapshot["messages"]] == [2, 3, 4, 5]
     assert snapshot["messages"] == [backend.stored_json(f"message_{i}.json") for i in range(2, 6)]
+
+
+class AnswerLost:
+    """Files whose conditional write of agent.json lands, but whose answer never arrives (as on S3
+    when a response times out and botocore's retry of the landed write is refused with 412)."""
+
+    def __init__(self, objects, how: str) -> None:
+        self.objects, self.how = objects, how
+
+    def __getattr__(self, name):
+        return getattr(self.objects, name)
+
+    def within(self, deadline):
+        return AnswerLost(self.objects.within(deadline), self.how)
+
+    def put_if_match(self, key, body, etag):
+        landed = self.objects.put_if_match(key, body, etag)
+        if not key.endswith("agent.json") or landed is None:
+            return landed
+        if self.how == "timeout":
+            raise OSError("the answer to the write never came")
+        return None  # the retry of the write that had landed, refused
+
+
+@pytest.mark.parametrize("how", ["timeout", "retry refused"])
+def test_a_commit_that_landed_is_a_success_even_when_its_answer_was_lost(tmp_path, model_server, how):
+    from agent.settings import Settings
+    from agent.store.file_objects import FileObjects
+
+    settings = Settings(session_dir=str(tmp_path / "sessions"))
+    plain = SessionStore(FileObjects(settings.session_dir), settings)
+    chat(plain, "s1", "Hey, my name is Arindam.", model_server)
+    losing = SessionStore(AnswerLost(FileObjects(settings.session_dir), how), settings)
+
+    assert chat(losing, "s1", "Do you remember my name?", model_server) == "Yes, your name is Arindam."
+    assert [text for _, text in history_texts(plain, "s1")][::2] == ["Hey, my name is Arindam.",
+                                                                    "Do you remember my name?"]

@@ -88,8 +88,11 @@ class Leases:
             return
         expires_at = self.clock() + self.seconds
         etag = objects.put_if_match(lease.key, _body(lease.owner, expires_at), lease.etag)
-        if not etag:
-            raise lost()
+        if not etag:  # taken over; or our renewal landed and its retry was refused: ours, then
+            current = objects.get(lease.key)
+            if current is None or _parse(current.body)["owner"] != lease.owner:
+                raise lost()
+            expires_at, etag = _parse(current.body)["expires_at"], current.etag
         lease.expires_at, lease.etag = expires_at, etag
 
     def release(self, objects: ObjectStore, lease: Lease) -> None:

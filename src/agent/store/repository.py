@@ -16,11 +16,15 @@ Strands' own S3/File repositories it changes only *when* and *how much* is read 
 - New messages are created with put_if_absent, so a writer that lost its lease can never
   overwrite a committed message; a leftover in the way is overwritten only once agent.json shows
   that nobody committed since the turn began.
-- SessionAgent.from_dict ignores "_snapshot", so stock managers read agent.json as usual; an
+- agent.json also carries "_commit", an id of the turn that wrote it: a commit whose answer was
+  lost (a timeout, or a retry of a write that had landed, refused as a conflict) is known to have
+  landed by reading agent.json back, instead of being reported as failed and run again.
+- SessionAgent.from_dict ignores "_snapshot" and "_commit", so stock managers read agent.json as usual; an
   agent.json without it (a stock manager wrote it) is read the stock way: LIST, then GET each.
 """
 
 import dataclasses
+import uuid
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
@@ -28,6 +32,7 @@ from strands.session.session_repository import SessionRepository
 from strands.types.exceptions import SessionException
 from strands.types.session import Session, SessionAgent, SessionMessage, decode_bytes_values
 
+from ..deadline import Deadline
 from .documents import decode, encode
 from .failures import guarded
 from .keys import SessionKeys
@@ -36,6 +41,9 @@ from .objects import ObjectStore, StoredObject
 
 Doc = dict[str, Any]
 SNAPSHOT = "_snapshot"
+COMMIT = "_commit"
+# Reading agent.json back after an unanswered commit gets this long, even past the turn's deadline.
+CHECK_SECONDS = 1.0
 _MESSAGE_FIELDS = frozenset(f.name for f in dataclasses.fields(SessionMessage))
 
 
@@ -77,6 +85,7 @@ class TurnRepository(SessionRepository):
         self.stored_session = decode(session)
         self.new_session: Doc | None = None
         self.agents = {agent_id: AgentRecord.of(stored) for agent_id, stored in agents.items()}
+        self.commit_id = uuid.uuid4().hex
 
     # ---- what is committed -------------------------------------------------------------------
     def _agent(self, agent_id: str) -> AgentRecord:
@@ -147,19 +156,32 @@ class TurnRepository(SessionRepository):
         for agent_id, record in self.agents.items():
             if record.pending is None and not record.pending_messages:
                 continue
-            key, body = self.keys.agent(agent_id), encode(self._document(record))
-            if record.etag is None:
-                etag = self.objects.put_if_absent(key, body)
-            else:
-                etag = self.objects.put_if_match(key, body, record.etag)
-            if etag is None:
+            key, body = self.keys.agent(agent_id), encode({**self._document(record), COMMIT: self.commit_id})
+            try:
+                if record.etag is None:
+                    etag = self.objects.put_if_absent(key, body)
+                else:
+                    etag = self.objects.put_if_match(key, body, record.etag)
+            except Exception:
+                if self._landed(key):
+                    continue
+                raise
+            if etag is None and not self._landed(key):
                 raise lost()
+
+    def _landed(self, key: str) -> bool:
+        """Whether agent.json is the one this turn wrote (its answer lost, or a retry refused)."""
+        try:
+            stored = decode(self.objects.within(Deadline.after(CHECK_SECONDS)).get(key))
+        except Exception:  # noqa: BLE001 (the store is failing: the commit's own error says so)
+            return False
+        return stored is not None and stored.get(COMMIT) == self.commit_id
 
     def _document(self, record: AgentRecord) -> Doc:
         agent = record.pending or record.stored
         if agent is None:
             raise SessionException("an agent has messages but no agent record")
-        document = {k: v for k, v in agent.items() if k != SNAPSHOT}
+        document = {k: v for k, v in agent.items() if k not in (SNAPSHOT, COMMIT)}
         known = {**record.known, **record.pending_messages}
         count = max([record.count or 0, *(i + 1 for i in known)])
         offset = int((document.get("conversation_manager_state") or {}).get("removed_message_count", 0))
