@@ -42,6 +42,11 @@ class Deadline:
         """``seconds``, or less if the deadline comes first (a per-call timeout)."""
         return min(seconds, self.remaining())
 
+    def at_most(self, seconds: float) -> "Deadline":
+        """This deadline, or ``seconds`` from now if that comes first (work under a short lease)."""
+        other = self.clock() + seconds
+        return Deadline(other if self.at is None else min(self.at, other), self.clock)
+
     def earlier_by(self, seconds: float) -> "Deadline":
         """A deadline ``seconds`` before this one: room kept for what must follow (a commit, an answer)."""
         return self if self.at is None else Deadline(self.at - seconds, self.clock)

@@ -44,8 +44,8 @@ class Frames:
         self.timer: threading.Timer | None = None
         self.lock = threading.RLock()  # frames go out in order, from the turn and from the timer
 
-    def accepted(self) -> None:
-        self._post({"type": "accepted", **self.head})
+    def accepted(self, deadline: Deadline | None = None) -> None:
+        self._post({"type": "accepted", **self.head}, deadline)
 
     def delta(self, text: str) -> None:
         with self.lock:
@@ -87,11 +87,12 @@ class Frames:
             self._post({"type": "delta", **self.head, "text": text})
         self.last_sent = self.clock()
 
-    def _post(self, frame: dict[str, Any]) -> None:
+    def _post(self, frame: dict[str, Any], deadline: Deadline | None = None) -> None:
         with self.lock:
             if self.gone:
                 return
-            client = self.clients.client("apigatewaymanagementapi", self.deadline, endpoint_url=self.connection.endpoint)
+            client = self.clients.client("apigatewaymanagementapi", deadline or self.deadline,
+                                         endpoint_url=self.connection.endpoint)
             try:
                 client.post_to_connection(ConnectionId=self.connection.id, Data=_encoded(frame))
             except ClientError as error:

@@ -87,7 +87,7 @@ class TurnService:
 
     # ---- turns queued for a worker ---------------------------------------------------------
     def enqueue(self, request: TurnRequest, deadline: Deadline, connection: ConnectionRef | None = None,
-                turn_id: str | None = None, announce: Callable[[], None] | None = None) -> dict[str, Any]:
+                turn_id: str | None = None, announce: Callable[[Deadline], None] | None = None) -> dict[str, Any]:
         """Queue a long turn; its status record says "queued" until a worker takes it.
 
         ``announce`` (the WebSocket's "accepted") is called just before the turn is queued, under
@@ -100,15 +100,15 @@ class TurnService:
         status = {"turn_id": turn_id, "status": "queued", "created_at": _now()}
         if records.create(_record(turn_id), status) is None:
             if announce:
-                announce()
+                announce(deadline)
             return {**records.get(_record(turn_id))[0], "session_id": request.session_id}
         turn = QueuedTurn(caller=request.caller, session_id=request.session_id, turn_id=turn_id,
                           message=request.message, idempotency_key=request.idempotency_key, connection=connection)
         try:
-            with self.conversations.store.queueing(request.caller, request.session_id, deadline):
+            with self.conversations.store.queueing(request.caller, request.session_id, deadline) as bounded:
                 if announce:
-                    announce()
-                self.queue.send(turn, deadline)
+                    announce(bounded)
+                self.queue.send(turn, bounded)
         except AgentError:
             records.delete(_record(turn_id))
             raise

@@ -1,6 +1,7 @@
 """SessionStore: what the agent asks of storage -- a turn, the history, delete, expiry, and the
 small documents around sessions (records, caller documents, connections)."""
 
+import logging
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -21,12 +22,13 @@ from .lease import Clock, Lease, Leases
 from .objects import ObjectStore, StoredObject
 from .repository import TurnRepository
 
+logger = logging.getLogger(__name__)
 AGENT_ID = "default"  # Strands' default agent id: the one agent of each session
 RECORD_TAGGING = "kind=record"  # template.yaml's lifecycle rule expires objects with this tag
-RELEASE_SECONDS = 1.0
+RELEASE_SECONDS = 1.0  # a release gets this long of its own, even past the turn's deadline
 # Announcing a turn and queueing it takes a few requests; a holder that died blocks no longer.
 QUEUEING_SECONDS = 10
-QUEUEING_POLL_SECONDS = 0.05  # a release gets this long of its own, even past the turn's deadline
+QUEUEING_POLL_SECONDS = 0.05
 
 
 @dataclass
@@ -38,8 +40,8 @@ class Turn:
     _changes: list[Change] = field(default_factory=list, repr=False)
 
     def change_caller_document(self, change: Change) -> None:
-        """Queue a change, applied at commit (after the messages, before agent.json) with CAS and
-        retries, so concurrent turns of one caller (different sessions) never lose each other's change."""
+        """Queue a change, applied once the turn is committed, with CAS and retries, so concurrent
+        turns of one caller (different sessions) never lose each other's change."""
         if self._document_key is None:
             raise ValueError("name the caller document when opening the turn: turn(..., caller_document=name)")
         self._changes.append(change)
@@ -91,8 +93,13 @@ class SessionStore:
             with store_errors("committing a turn"):
                 self.leases.confirm(objects, lease)
                 repository.write_messages()
-                turn._apply_changes(objects)
                 repository.write_commit_point()
+            # After the commit point: a turn that was not stored changes no fact. Once it is
+            # stored, a failure here must not call the turn failed (a retry would run it twice).
+            try:
+                turn._apply_changes(objects)
+            except Exception:  # noqa: BLE001
+                logger.warning("the turn was stored but its change to %s was not", document_key, exc_info=True)
 
     def history(self, caller: str, session_id: str, start: int, limit: int, deadline: Deadline) -> HistorySlice:
         """Committed messages with index >= start, at most ``limit``, oldest first, and the total.
@@ -119,9 +126,10 @@ class SessionStore:
             raise SessionNotFound(f"Session {session_id} does not exist.")
 
     @contextmanager
-    def queueing(self, caller: str, session_id: str, deadline: Deadline) -> Iterator[None]:
+    def queueing(self, caller: str, session_id: str, deadline: Deadline) -> Iterator[Deadline]:
         """One turn at a time is announced and queued per session: a turn sent once its
-        predecessor was announced is queued after it. Waits for the holder rather than refusing."""
+        predecessor was announced is queued after it. Waits for the holder rather than refusing.
+        Yields the deadline the block must keep to, so that its lease never runs out under it."""
         keys = SessionKeys.of(caller, session_id)
         objects = self.objects.within(deadline)
         while True:
@@ -134,7 +142,7 @@ class SessionStore:
                     raise
                 time.sleep(QUEUEING_POLL_SECONDS)
         try:
-            yield
+            yield deadline.at_most(QUEUEING_SECONDS - RELEASE_SECONDS * 2)
         finally:
             self.queueing_leases.release(self.objects.within(Deadline.after(RELEASE_SECONDS)), lease)
 
