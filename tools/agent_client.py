@@ -253,9 +253,11 @@ class AgentClient:
             self.ws = None
 
     async def turn(self, session_id: str, message: str, on_delta: Callable[[str], None],
-                   on_reconnect: Callable[[int], None] | None = None) -> dict[str, Any]:
+                   on_reconnect: Callable[[int], None] | None = None,
+                   on_restart: Callable[[], None] | None = None) -> dict[str, Any]:
         """Send one message and follow its turn to the end: ``on_delta`` with each piece of the
-        reply as it arrives, then the "reply" or "error" frame is returned.
+        reply as it arrives (``on_restart`` when the pieces so far are void: the turn runs again),
+        then the "reply" or "error" frame is returned.
 
         The message carries an idempotency key, so when the connection is lost it is sent again
         on a new one: a turn that never arrived runs then, and one that did is not run twice (its
@@ -280,14 +282,14 @@ class AgentClient:
                 continue
             except (ConnectionError, RuntimeError, aiohttp.ClientError):
                 continue
-            final = await self._end_of_turn(session_id, state, on_delta)
+            final = await self._end_of_turn(session_id, state, on_delta, on_restart)
             if final is not None:
                 return final
         raise Problem("The connection kept closing before the reply came; the turn may still finish "
                       "(/history will show it).")
 
-    async def _end_of_turn(self, session_id: str, state: TurnState,
-                           on_delta: Callable[[str], None]) -> dict[str, Any] | None:
+    async def _end_of_turn(self, session_id: str, state: TurnState, on_delta: Callable[[str], None],
+                           on_restart: Callable[[], None] | None = None) -> dict[str, Any] | None:
         """Frames until this turn's reply or error (returned); None when the connection is lost.
 
         A message sent again whose turn was already under way gets its "accepted" and nothing
@@ -307,7 +309,7 @@ class AgentClient:
                 continue
             if frame is CLOSED:
                 return None
-            final = _follow(frame, session_id, state, on_delta)
+            final = _follow(frame, session_id, state, on_delta, on_restart)
             if final is not None:
                 return final
 
@@ -407,7 +409,8 @@ async def _read_frames(ws: aiohttp.ClientWebSocketResponse, frames: asyncio.Queu
         frames.put_nowait(CLOSED)
 
 
-def _follow(frame: Any, session_id: str, state: TurnState, on_delta: Callable[[str], None]) -> dict[str, Any] | None:
+def _follow(frame: Any, session_id: str, state: TurnState, on_delta: Callable[[str], None],
+            on_restart: Callable[[], None] | None = None) -> dict[str, Any] | None:
     """One frame of the connection, seen by the turn ``state`` follows; the turn's end when it is one."""
     if not isinstance(frame, dict):
         return None
@@ -428,6 +431,8 @@ def _follow(frame: Any, session_id: str, state: TurnState, on_delta: Callable[[s
         return frame  # an error without a turn id: the message was refused before it was queued
     if ours and kind == "delta":
         on_delta(str(frame.get("text", "")))
+    elif ours and kind == "restart" and on_restart is not None:
+        on_restart()
     elif ours and kind == "reply":
         return frame
     return None

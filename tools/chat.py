@@ -157,8 +157,14 @@ class Chat:
             shown.clear()
             new_line[0] = True
 
+        def on_restart() -> None:
+            self.screen.write("\n")
+            self.screen.note("  (the turn is starting again)")
+            shown.clear()
+            new_line[0] = True
+
         try:
-            frame = await self.agent.turn(self.session_id, message, on_delta, on_reconnect)
+            frame = await self.agent.turn(self.session_id, message, on_delta, on_reconnect, on_restart)
         except Problem as problem:
             self.screen.write("\n")
             self.screen.error(str(problem))

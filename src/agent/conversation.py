@@ -161,6 +161,25 @@ class Conversations:
         what fits before ``deadline`` (the next sweep resumes)."""
         return self.store.expire_idle(now or datetime.now(timezone.utc), deadline)
 
+    # ---- what lives beside a session: turn records, queueing, WebSocket connections --------
+    def turn_records(self, caller: str, session_id: str, deadline: Deadline) -> Any:
+        """Small documents that live and die with the session (idempotency records, queued turns'
+        status): agent.store.SessionRecords."""
+        return self.store.records(caller, session_id, deadline)
+
+    def queueing(self, caller: str, session_id: str, deadline: Deadline) -> Any:
+        """Hold the session's queueing lease: turns are queued one at a time, in order."""
+        return self.store.queueing(caller, session_id, deadline)
+
+    def bind_connection(self, connection_id: str, caller: str, deadline: Deadline) -> None:
+        self.store.bind_connection(connection_id, caller, deadline)
+
+    def connection_caller(self, connection_id: str, deadline: Deadline) -> str | None:
+        return self.store.connection_caller(connection_id, deadline)
+
+    def unbind_connection(self, connection_id: str, deadline: Deadline) -> None:
+        self.store.unbind_connection(connection_id, deadline)
+
     # ---- memory ----------------------------------------------------------------------------
     def facts(self, caller: str, deadline: Deadline) -> list[Fact]:
         return facts_in(self.store.caller_document(caller, MEMORY_DOCUMENT, deadline))

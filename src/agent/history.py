@@ -15,7 +15,7 @@ from .errors import InvalidRequest
 
 DEFAULT_PAGE_MESSAGES = 100
 MAX_PAGE_MESSAGES = 1000
-# Lambda's response limit is 6 MB; the page's own envelope and headers need a little of it.
+# Lambda's response limit is 6 MB (as returned: doubly encoded); the envelope needs a little of it.
 MAX_PAGE_BYTES = 5_000_000
 
 
@@ -50,8 +50,9 @@ def within_bytes(messages: Iterable[HistoryMessage], max_bytes: int) -> list[His
     kept: list[HistoryMessage] = []
     size = 0
     for message in messages:
-        # ensure_ascii, as the response is serialised: an emoji costs 12 bytes, not 4
-        size += len(json.dumps(asdict(message))) + 1
+        # As Lambda returns it: the page's JSON, as a string inside the response's JSON, both
+        # ensure_ascii. An emoji costs 14 bytes, not 4; a '"' costs 4, not 1.
+        size += len(json.dumps(json.dumps(asdict(message)))) - 1
         if kept and size > max_bytes:
             break
         kept.append(message)

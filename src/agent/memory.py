@@ -17,6 +17,8 @@ from typing import Any, Callable
 from strands import tool
 
 MEMORY_DOCUMENT = "memory"
+# A fact is a sentence or two; the facts go into every turn's prompt, so none may crowd it.
+MAX_FACT_CHARS = 500
 # The heading the model (and the bundled test model) reads the facts under.
 PROMPT_HEADING = "What you remember about this user from earlier conversations"
 
@@ -90,6 +92,9 @@ class MemoryTools:
             text = fact.strip()
             if not text:
                 return "Nothing to remember: the fact was empty."
+            if len(text) > MAX_FACT_CHARS:
+                return (f"Not remembered: a fact is at most {MAX_FACT_CHARS} characters and this one has "
+                        f"{len(text)}. Remember the essential part, in a sentence or two.")
             new = Fact(id=f"f_{secrets.token_hex(4)}", text=text, created_at=_now(), session_id=self.session_id)
             self.known[new.id] = new
             self.change(adding(new, self.max_facts))

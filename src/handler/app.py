@@ -6,6 +6,7 @@ import gc
 gc.disable()  # init builds long-lived objects only; snapstart.end_init() below resumes the GC
 
 import logging  # noqa: E402
+import time  # noqa: E402
 from typing import Any, Callable  # noqa: E402
 
 from aws_lambda_powertools.logging import correlation_paths  # noqa: E402
@@ -22,10 +23,13 @@ logger = logging.getLogger(__name__)
 MALFORMED = ApiError(400, "invalid_request", "The event is not a valid API Gateway request.")
 # Kept between a turn's deadline and the function's timeout, to answer (and release the session).
 ANSWER_MARGIN_SECONDS = 1.0
+# API Gateway's own clocks, which start when it receives the request, before Lambda's (a cold
+# start comes in between): an HTTP API answers 503 after 30 s, a WebSocket route after 29 s.
+HTTP_API_SECONDS, WEBSOCKET_ROUTE_SECONDS = 30.0, 29.0
 
 
 def dispatch(services: Services, event: Any, context: Any) -> Any:
-    deadline = deadline_of(context)
+    deadline = deadline_of(context, api_time_left(event))
     if is_http_api(event):
         services.http.append_context(deadline=deadline)
         try:
@@ -53,12 +57,29 @@ def malformed(answer: Any) -> Any:
     return answer
 
 
-def deadline_of(context: Any) -> Deadline:
-    """The invocation's deadline, less the margin to answer; none outside Lambda's clock."""
+def deadline_of(context: Any, api_seconds: float | None = None) -> Deadline:
+    """The invocation's deadline, or API Gateway's if that comes first, less the margin to
+    answer; none outside Lambda's clock."""
     remaining = getattr(context, "get_remaining_time_in_millis", None)
     if remaining is None:
         return Deadline.never()
-    return Deadline.after(remaining() / 1000 - ANSWER_MARGIN_SECONDS)
+    seconds = remaining() / 1000 if api_seconds is None else min(remaining() / 1000, api_seconds)
+    return Deadline.after(seconds - ANSWER_MARGIN_SECONDS)
+
+
+def api_time_left(event: Any) -> float | None:
+    """Seconds until API Gateway stops waiting for this request's answer; None for other events,
+    and for a time of receipt that cannot be this request's (a sample event's, a clock apart)."""
+    if is_http_api(event):
+        received, limit = event["requestContext"].get("timeEpoch"), HTTP_API_SECONDS
+    elif is_websocket(event):
+        received, limit = event["requestContext"].get("requestTimeEpoch"), WEBSOCKET_ROUTE_SECONDS
+    else:
+        return None
+    if not isinstance(received, (int, float)) or isinstance(received, bool):
+        return None
+    waited = time.time() - received / 1000
+    return limit - waited if 0 <= waited <= limit else None
 
 
 def is_http_api(event: Any) -> bool:

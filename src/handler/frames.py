@@ -2,6 +2,8 @@
 
 The protocol, per turn: one ``accepted``; zero or more ``delta`` whose texts concatenated equal the
 reply; then exactly one ``reply`` (the POST reply's fields) or one ``error`` (the HTTP API's codes).
+A ``restart`` says the deltas so far are void: an attempt failed on the store after streaming, and
+the turn runs again (SQS redelivered it).
 Deltas are coalesced to about one frame per 100 ms while text flows (the first goes at once), and
 every frame stays under API Gateway's 32 KB frame limit. A client that has gone away does not stop
 the turn: frames stop, the turn is stored, and GET /messages shows it.
@@ -28,9 +30,10 @@ MAX_FRAME_BYTES = 32 * 1024
 MAX_TEXT_BYTES = 28 * 1024
 
 
-def callback_url(request_context: dict[str, Any], override: str | None) -> str:
-    """The management API endpoint of the connection an event came from."""
-    return override or f"https://{request_context['domainName']}/{request_context['stage']}"
+def callback_url(request_context: dict[str, Any], configured: str | None, carried: str | None = None) -> str:
+    """The management API endpoint of a connection: the configured one (WEBSOCKET_CALLBACK_URL),
+    else the one a queued turn carries, else that of the API the event came from."""
+    return configured or carried or f"https://{request_context['domainName']}/{request_context['stage']}"
 
 
 class Frames:
@@ -46,6 +49,9 @@ class Frames:
 
     def accepted(self, deadline: Deadline | None = None) -> None:
         self._post({"type": "accepted", **self.head}, deadline)
+
+    def restart(self) -> None:
+        self._post({"type": "restart", **self.head})
 
     def delta(self, text: str) -> None:
         with self.lock:

@@ -29,6 +29,7 @@ class SessionRecordsLayer(BasePersistenceLayer):
     def __init__(self, records: Any) -> None:
         super().__init__()
         self.records = records
+        self.written: dict[str, str] = {}  # the ETag of each record this layer wrote
 
     def _get_record(self, idempotency_key: str) -> DataRecord:
         found = self.records.get(_name(idempotency_key))
@@ -39,22 +40,32 @@ class SessionRecordsLayer(BasePersistenceLayer):
     def _put_record(self, data_record: DataRecord) -> None:
         """Create, or replace one that expired: the DynamoDB layer's condition, as a compare-and-swap."""
         name, document = _name(data_record.idempotency_key), _document(data_record)
-        if self.records.create(name, document) is not None:
+        if self._wrote(name, self.records.create(name, document)):
             return
         found = self.records.get(name)
         if found is None:  # deleted in between (its turn failed): try once more
-            if self.records.create(name, document) is not None:
+            if self._wrote(name, self.records.create(name, document)):
                 return
             raise IdempotencyItemAlreadyExistsError
         old = DataRecord(**found[0])
         if not _replaceable(old):
             self._validate_payload(data_payload=data_record, stored_data_record=old)
             raise IdempotencyItemAlreadyExistsError(old_data_record=old)
-        if self.records.replace(name, document, found[1]) is None:
+        if not self._wrote(name, self.records.replace(name, document, found[1])):
             raise IdempotencyItemAlreadyExistsError
 
     def _update_record(self, data_record: DataRecord) -> None:
-        self.records.put(_name(data_record.idempotency_key), _document(data_record))
+        """The turn's result, over the in-progress record this layer wrote, and only over it: a
+        record deleted with its session since (the turn had already released the session) stays
+        deleted, so no retry can replay a turn the history no longer holds."""
+        name = _name(data_record.idempotency_key)
+        if name in self.written:
+            self._wrote(name, self.records.replace(name, _document(data_record), self.written[name]))
+
+    def _wrote(self, name: str, etag: str | None) -> bool:
+        if etag is not None:
+            self.written[name] = etag
+        return etag is not None
 
     def _delete_record(self, data_record: DataRecord) -> None:
         self.records.delete(_name(data_record.idempotency_key))

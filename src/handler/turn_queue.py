@@ -10,11 +10,13 @@ import hashlib
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from agent import Deadline, QueueUnavailable
+from agent import Deadline, InvalidRequest, QueueUnavailable
 from agent.aws_clients import AwsClients
 
 from .schemas import QueuedTurn
 
+# SQS takes a message of up to 256 KiB; a message of MAX_MESSAGE_CHARS characters may need more.
+MAX_BODY_BYTES = 256 * 1024
 NOT_CONFIGURED = ("Long turns need the turn queue (TURN_QUEUE_URL), which this deployment does not have; "
                   "send the message without Prefer: respond-async.")
 
@@ -24,12 +26,22 @@ class TurnQueue:
         self.clients = clients
         self.url = url
 
-    def send(self, turn: QueuedTurn, deadline: Deadline) -> None:
+    def check(self, turn: QueuedTurn) -> str:
+        """The turn's message body, once it is known that the queue can take it."""
         if not self.url:
             raise QueueUnavailable(NOT_CONFIGURED)
+        body = turn.model_dump_json(exclude_none=True)
+        size = len(body.encode("utf-8", "surrogatepass"))
+        if size > MAX_BODY_BYTES:
+            raise InvalidRequest(f'"message" takes {size} bytes to queue; the turn queue takes {MAX_BODY_BYTES}. '
+                                 "Send a shorter message.")
+        return body
+
+    def send(self, turn: QueuedTurn, deadline: Deadline) -> None:
+        body = self.check(turn)
         try:
             self.clients.client("sqs", deadline).send_message(
-                QueueUrl=self.url, MessageBody=turn.model_dump_json(exclude_none=True),
+                QueueUrl=self.url, MessageBody=body,
                 MessageGroupId=session_group(turn.caller, turn.session_id), MessageDeduplicationId=turn.turn_id,
             )
         except (BotoCoreError, ClientError) as error:

@@ -16,9 +16,9 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.idempotency import idempotent_function
 
 from agent import (AgentError, ChatRequest, Conversations, Deadline, ModelError, ModelThrottled, Reply, SessionBusy,
-                   TurnNotFound)
+                   StoreUnavailable, TurnNotFound)
 
-from .error_table import as_api_error
+from .error_table import ApiError, as_api_error
 from .idempotency import SessionRecordsLayer, idempotency_config
 from .observability import Observability
 from .schemas import ConnectionRef, QueuedTurn
@@ -65,7 +65,7 @@ class TurnService:
         self.logger.append_keys(session_id=request.session_id)  # on every line of this invocation
         if request.idempotency_key is None:
             return self._turn(request=asdict(request), deadline=deadline, on_delta=on_delta)
-        records = self.conversations.store.records(request.caller, request.session_id, deadline)
+        records = self.conversations.turn_records(request.caller, request.session_id, deadline)
         once = idempotent_function(data_keyword_argument="request", persistence_store=SessionRecordsLayer(records),
                                    config=idempotency_config(self.idempotency_ttl_seconds, deadline))(self._turn)
         return once(request=asdict(request), deadline=deadline, on_delta=on_delta)
@@ -93,19 +93,18 @@ class TurnService:
         ``announce`` (the WebSocket's "accepted") is called just before the turn is queued, under
         the session's queueing lease: no frame of the turn can come before it, and a turn sent
         after it was announced is queued after it. A retried request with the same idempotency
-        key finds its turn (see turn_id_for) instead of queueing another; the answer is then that
-        turn's status record."""
+        key finds its turn (see turn_id_for) instead of queueing another; the same key with
+        another message is refused, as a synchronous turn's would be."""
         turn_id = turn_id or turn_id_for(request)
-        records = self._records(request.caller, request.session_id, deadline)
-        status = {"turn_id": turn_id, "status": "queued", "created_at": _now()}
-        if records.create(_record(turn_id), status) is None:
-            if announce:
-                announce(deadline)
-            return {**records.get(_record(turn_id))[0], "session_id": request.session_id}
         turn = QueuedTurn(caller=request.caller, session_id=request.session_id, turn_id=turn_id,
                           message=request.message, idempotency_key=request.idempotency_key, connection=connection)
+        self.queue.check(turn)  # refused before anything is written or announced
+        records = self.conversations.turn_records(request.caller, request.session_id, deadline)
+        status = {"turn_id": turn_id, "status": "queued", "created_at": _now(), "message": _digest(request.message)}
+        if records.create(_record(turn_id), status) is None:
+            return self._queued_before(records, request, turn_id, deadline, announce)
         try:
-            with self.conversations.store.queueing(request.caller, request.session_id, deadline) as bounded:
+            with self.conversations.queueing(request.caller, request.session_id, deadline) as bounded:
                 if announce:
                     announce(bounded)
                 self.queue.send(turn, bounded)
@@ -114,23 +113,42 @@ class TurnService:
             raise
         return {**status, "session_id": request.session_id}
 
-    def run_queued(self, turn: QueuedTurn, deadline: Deadline, on_delta: Any = None) -> dict[str, Any]:
-        """A worker's turn: status "running", then "done" with the reply or "failed" with the
-        error. Idempotent on the turn id, so a redelivered message replays instead of running twice."""
-        records = self._records(turn.caller, turn.session_id, deadline)
-        started = {"turn_id": turn.turn_id, "created_at": _now()}
-        found = records.get(_record(turn.turn_id))
-        if found is not None:
-            started["created_at"] = found[0].get("created_at", started["created_at"])
-        records.put(_record(turn.turn_id), {**started, "status": "running"})
+    def _queued_before(self, records: Any, request: TurnRequest, turn_id: str, deadline: Deadline,
+                       announce: Callable[[Deadline], None] | None) -> dict[str, Any]:
+        found = records.get(_record(turn_id))
+        if found is None:  # deleted with its session just now
+            raise SessionBusy("This session was just deleted; send the message again.", retry_after=1)
+        if found[0].get("message") != _digest(request.message):
+            raise ApiError(422, "idempotency_key_reused", "This idempotency key was already used with a different message.")
+        if announce:
+            announce(deadline)
+        return {**found[0], "session_id": request.session_id}
+
+    def run_queued(self, turn: QueuedTurn, deadline: Deadline, on_delta: Any = None,
+                   on_restart: Callable[[], None] | None = None) -> dict[str, Any]:
+        """A worker's turn: status "running", then "done" with the reply, or "failed" with the
+        error (raised as TurnFailed: final, the worker answers it). Idempotent on the turn id, so a
+        redelivered message replays instead of running twice. A store that fails is not final: the
+        error is raised as it is, and SQS delivers the turn again; that attempt calls
+        ``on_restart`` first, since what the failed one streamed is not the reply."""
+        records = self.conversations.turn_records(turn.caller, turn.session_id, deadline)
+        name = _record(turn.turn_id)
+        found = records.get(name)
+        if found and found[0].get("status") == "running" and on_restart:
+            on_restart()
+        running = {**(found[0] if found else {"turn_id": turn.turn_id, "created_at": _now()}), "status": "running"}
+        etag = records.replace(name, running, found[1]) if found else records.create(name, running)
         request = TurnRequest(turn.caller, turn.session_id, turn.message, turn.idempotency_key or turn.turn_id)
         try:
             reply = self._run_when_free(request, deadline, on_delta)
-        except Exception as error:
-            records.put(_record(turn.turn_id), {**started, "status": "failed", "error": as_api_error(error).body()["error"],
-                                                "updated_at": _now()})
+        except StoreUnavailable:
             raise
-        records.put(_record(turn.turn_id), {**started, "status": "done", "reply": reply, "updated_at": _now()})
+        except Exception as error:
+            failure = as_api_error(error)
+            _write(records, name, {**running, "status": "failed", "error": failure.body()["error"], "updated_at": _now()},
+                   etag)
+            raise TurnFailed(failure) from error
+        _write(records, name, {**running, "status": "done", "reply": reply, "updated_at": _now()}, etag)
         return reply
 
     def _run_when_free(self, request: TurnRequest, deadline: Deadline, on_delta: Any) -> dict[str, Any]:
@@ -146,13 +164,29 @@ class TurnService:
                 time.sleep(wait)
 
     def status(self, caller: str, session_id: str, turn_id: str, deadline: Deadline) -> dict[str, Any]:
-        found = self._records(caller, session_id, deadline).get(_record(turn_id))
+        found = self.conversations.turn_records(caller, session_id, deadline).get(_record(turn_id))
         if found is None:
             raise TurnNotFound(f"Session {session_id} has no turn {turn_id}.")
         return {**found[0], "session_id": session_id}
 
-    def _records(self, caller: str, session_id: str, deadline: Deadline) -> Any:
-        return self.conversations.store.records(caller, session_id, deadline)
+
+class TurnFailed(Exception):
+    """A queued turn ended with an error, recorded in its status: final, not to be retried."""
+
+    def __init__(self, error: ApiError) -> None:
+        super().__init__(error.message)
+        self.error = error
+
+
+def _write(records: Any, name: str, document: dict[str, Any], etag: str | None) -> None:
+    """A status change, only over the record this turn wrote: one deleted with its session since
+    stays deleted."""
+    if etag is not None:
+        records.replace(name, document, etag)
+
+
+def _digest(message: str) -> str:
+    return hashlib.sha256(message.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def _record(turn_id: str) -> str:

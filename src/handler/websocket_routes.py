@@ -33,16 +33,16 @@ class WebSocketRoutes:
     def handle(self, event: dict[str, Any], deadline: Deadline) -> dict[str, Any]:
         context = event["requestContext"]
         route = context.get("routeKey")
-        store = self.services.conversations.store
+        conversations = self.services.conversations
         if route == "$connect":
             try:
                 caller = websocket_caller(context, self.services.deployed)
             except ApiError as error:
                 return {"statusCode": error.status}  # API Gateway refuses the connection
-            store.bind_connection(context["connectionId"], caller, deadline)
+            conversations.bind_connection(context["connectionId"], caller, deadline)
             return OK
         if route == "$disconnect":
-            store.unbind_connection(context["connectionId"], deadline)
+            conversations.unbind_connection(context["connectionId"], deadline)
             return OK
         self.message(event, deadline, known=route == "sendMessage")
         return OK
@@ -64,12 +64,22 @@ class WebSocketRoutes:
             return
         turn_id = turn_id_for(request)
         frames = Frames(self.services.clients, connection, request.session_id, turn_id, deadline)
-        try:
+        announced: list[bool] = []
+
+        def accepted(bounded: Deadline) -> None:
             # "accepted" goes out as the turn is queued: before any frame of it, and before any
             # message the client sends once it has seen it (which is then queued after this one).
-            turn = self.services.turns.enqueue(request, deadline, connection, turn_id, announce=frames.accepted)
+            frames.accepted(bounded)
+            announced.append(True)
+
+        try:
+            turn = self.services.turns.enqueue(request, deadline, connection, turn_id, announce=accepted)
         except Exception as error:
-            frames.error(as_api_error(error).body())
+            # Refused before it was announced (a key reused for another message, say): the error
+            # names no turn, so it cannot be taken for the end of one the client follows.
+            refused = frames if announced else Frames(self.services.clients, connection, request.session_id, None,
+                                                      deadline)
+            refused.error(as_api_error(error).body())
             return
         # A retried message whose turn already ended: answer it from the turn's record.
         if turn["status"] == "done":
@@ -87,7 +97,7 @@ class WebSocketRoutes:
         except ValidationError as error:
             field = str(error.errors()[0]["loc"][0]) if error.errors()[0]["loc"] else ""
             raise ApiError(400, "invalid_request", FIELD_HINTS.get(field, f"{field}: {error.errors()[0]['msg']}")) from None
-        caller = self.services.conversations.store.connection_caller(connection_id, deadline)
+        caller = self.services.conversations.connection_caller(connection_id, deadline)
         if caller is None:
             raise ApiError(401, "unauthenticated", "This connection is not signed in; connect again.")
         check_message(message.message, self.services.settings.max_message_chars)

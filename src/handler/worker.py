@@ -3,8 +3,8 @@
 Each turn streams its deltas to its WebSocket connection, if it has one, and ends with one reply
 or error frame; its status record (GET /sessions/{id}/turns/{turn_id}) says how it ended. A turn
 that fails for a reason a retry cannot fix (the model, the input) is consumed: its status says
-"failed". One that could not even record that (the store is down) is reported back to SQS, which
-redelivers it (then its dead-letter queue).
+"failed". One that failed because the store did is reported back to SQS, which redelivers it
+(then its dead-letter queue).
 """
 
 from typing import TYPE_CHECKING, Any
@@ -13,11 +13,11 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
 from pydantic import Json
 
-from agent import AgentError, Deadline, StoreUnavailable
+from agent import Deadline
 
-from .error_table import as_api_error
-from .frames import Frames
+from .frames import Frames, callback_url
 from .schemas import QueuedTurn
+from .turn_service import TurnFailed
 
 if TYPE_CHECKING:
     from .composition import Services
@@ -39,15 +39,24 @@ class Worker:
     def turn(self, turn: QueuedTurn, deadline: Deadline) -> dict[str, Any] | None:
         frames = None
         if turn.connection is not None:
-            frames = Frames(self.services.clients, turn.connection, turn.session_id, turn.turn_id, deadline)
+            # The configured endpoint (this stack's WebSocket API) wins over the one the message
+            # carries: whoever can send to the queue cannot point the worker's requests elsewhere.
+            connection = turn.connection.model_copy(update={"endpoint": callback_url(
+                {}, self.services.settings.websocket_callback_url, turn.connection.endpoint)})
+            frames = Frames(self.services.clients, connection, turn.session_id, turn.turn_id, deadline)
         try:
-            reply = self.services.turns.run_queued(turn, deadline, frames.delta if frames else None)
-        except Exception as error:
+            reply = self.services.turns.run_queued(turn, deadline, frames.delta if frames else None,
+                                                   frames.restart if frames else None)
+        except TurnFailed as failed:  # final: its one error frame
             if frames:
-                frames.error(as_api_error(error).body())
-            if isinstance(error, StoreUnavailable) or not isinstance(error, AgentError):
-                raise  # SQS redelivers it
+                frames.error(failed.error.body())
             return None
+        except BaseException:
+            if frames:  # what was streamed goes now, not from a timer in some later invocation
+                frames.flush()
+            raise
+        # Anything else (the store failing) goes back to SQS, which delivers the turn again: no
+        # error frame, so the client still gets exactly one reply or error (after a "restart").
         if frames:
             frames.reply(reply)
         return reply

@@ -1,11 +1,14 @@
 """Every turn answers with its JSON before the function's timeout, whatever is slow, stores nothing
 when it is cut short, and releases its session at once."""
 
+import json
 import time
+from pathlib import Path
 
 import pytest
 
 from model_server import Reply
+from twin.events import http_api_event
 from tests.conftest import Api
 from tests.api.test_bad_input import assert_error
 
@@ -60,3 +63,26 @@ def test_a_direct_invocation_with_no_time_left_is_answered_at_once(api, model_se
     (result), elapsed = timed(api.invoke, {"session_id": SESSION, "message": "hello"}, timeout=1.0)
     assert result["error"]["code"] == "turn_timeout" and elapsed < 1.0
     assert model_server.requests == []
+
+
+@pytest.mark.slow  # waits on real time
+def test_an_http_turn_is_answered_before_api_gateway_gives_up_even_after_a_slow_start(api, model_server):
+    """API Gateway's 30 s start when it receives the request, Lambda's 29 s later (after a cold
+    start): a request received 27 s ago has 3 s left, whatever the function's timeout says."""
+    model_server.queue(Reply.stall_before_first_byte(20))
+    event = http_api_event("POST", f"/sessions/{SESSION}/messages", {"content-type": "application/json"},
+                           json.dumps({"message": "hello"}).encode(), "127.0.0.1")
+    event["requestContext"]["timeEpoch"] = int((time.time() - 27) * 1000)
+
+    response, elapsed = timed(api.invoke, event, timeout=29)
+
+    assert response["statusCode"] == 504 and json.loads(response["body"])["error"]["code"] == "turn_timeout"
+    assert elapsed < 3, elapsed  # before API Gateway's 30 s, not at the function's 29
+    assert api.history(SESSION)[0] == 404
+
+
+def test_a_sample_events_time_of_receipt_does_not_cut_the_turn(api, model_server):
+    """`sam local invoke` sends the sample events, received long ago: Lambda's clock alone applies."""
+    event = json.loads((Path(__file__).parents[2] / "events" / "post_message.json").read_text())
+    response = api.invoke(event, timeout=29)
+    assert response["statusCode"] == 200 and json.loads(response["body"])["message_count"] == 2

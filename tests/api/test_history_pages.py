@@ -53,6 +53,20 @@ def test_a_page_of_huge_messages_stays_under_lambdas_response_limit(env):
     assert all(m["text"].count("🚀") == 16000 for p in pages for m in p["messages"][::2])
 
 
+def test_a_page_of_quotes_stays_under_the_limit_once_lambda_encodes_it_again(env):
+    """The page is JSON inside Lambda's JSON response: each '"' of a message becomes 4 bytes."""
+    api = Api({**env, "HISTORY_POLICY": "window", "HISTORY_WINDOW": "2", "MAX_MESSAGE_CHARS": "100000"})
+    for _ in range(16):
+        assert api.post(SESSION, '"' * 100_000)[0] == 200
+
+    event = http_api_event("GET", f"/sessions/{SESSION}/messages?limit=1000", {}, b"", "127.0.0.1")
+    response = api.lambda_handler(event, LambdaContext())
+
+    assert len(json.dumps(response).encode()) < LAMBDA_RESPONSE_LIMIT
+    assert json.loads(response["body"])["next_cursor"] is not None
+    assert sum(len(p["messages"]) for p in all_pages(api, SESSION, limit=1000)) == 32
+
+
 def test_a_cursor_from_another_session_or_caller_or_a_forged_one_is_400(api):
     for n in range(3):
         api.post(SESSION, f"message {n}")

@@ -60,3 +60,27 @@ def test_records_live_in_the_session_and_go_with_it(s3_api, s3):
     assert s3.get_object_tagging(Bucket="test-sessions", Key=records[0])["TagSet"] == [{"Key": "kind", "Value": "record"}]
     assert s3_api.delete(SESSION)[0] == 204
     assert bucket_keys(s3) == []
+
+
+def test_a_record_deleted_with_its_session_during_the_turn_is_not_written_again(api, session_dir):
+    """The turn releases its session before its idempotency record gets the reply: a DELETE in
+    between must stay a DELETE, or a retry would replay a turn the history no longer holds."""
+    from agent import Deadline
+    from handler.idempotency import SessionRecordsLayer
+
+    original = SessionRecordsLayer._update_record
+
+    def delete_first(layer, data_record):  # the DELETE lands in that moment (from another invocation)
+        api.services.conversations.delete("local", SESSION, Deadline.never())
+        original(layer, data_record=data_record)
+
+    SessionRecordsLayer._update_record = delete_first
+    try:
+        first = api.post(SESSION, "hello", headers=KEY)
+        assert first[0] == 200, first
+    finally:
+        SessionRecordsLayer._update_record = original
+    assert api.history(SESSION)[0] == 404
+    assert [p.name for p in session_dir.rglob("*.json")] == []  # no record written back
+    status, _, again = api.post(SESSION, "hello", headers=KEY)
+    assert status == 200 and again["message_count"] == 2 and len(api.texts(SESSION)) == 2

@@ -81,6 +81,15 @@ def test_the_oldest_facts_go_first_beyond_memory_max_facts(env, model_server):
         "I live in Pune.", "I work as a baker."]
 
 
+def test_a_fact_too_long_for_every_prompt_is_refused_and_the_model_is_told_why(env, model_server):
+    api = memory_api(env)
+    model_server.queue(Reply.call_tool("remember", {"fact": "I like tea. " * 100}), Reply.say("Fine."))
+    assert api.post("a", "Remember all of this.", caller=ALICE)[0] == 200
+    tool_result = [m for m in model_server.requests[-1]["messages"] if m["role"] == "tool"][-1]
+    assert "at most 500 characters" in str(tool_result["content"])
+    assert api.request("GET", "/memory", caller=ALICE)[2] == {"facts": []}
+
+
 def test_a_failed_turn_remembers_nothing(env, model_server):
     api = memory_api(env)
     model_server.queue(Reply.call_tool("remember", {"fact": "My name is Arindam."}), Reply.error(500))

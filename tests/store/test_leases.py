@@ -100,23 +100,28 @@ def steal_the_lease(store: SessionStore, session_id: str) -> None:
 
 
 def test_the_commit_point_is_a_compare_and_swap_a_writer_that_lost_the_race_stores_nothing_more(
-    store: SessionStore, backend: Backend, model_server: ModelServer
+    store: SessionStore, backend: Backend, model_server: ModelServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     chat(store, "s1", "first", model_server)
     committed: dict[str, bytes] = {}
+    objects = type(store.objects)
+    put_if_match = objects.put_if_match
 
-    def meanwhile(memory: dict | None) -> dict | None:
-        # Runs at the commit, after this turn's messages and before its agent.json: another
-        # turn takes the session and commits whole in between.
-        steal_the_lease(store, "s1")
-        chat(store, "s1", "the winner", model_server)
-        committed.update(backend.stored())
-        return memory  # unchanged: no write of its own
+    def meanwhile(self, key: str, body: bytes, etag: str) -> str | None:
+        if key.endswith("/agent.json"):
+            # The loser's commit, after its messages and before its agent.json: another turn
+            # takes the session and commits whole in between.
+            monkeypatch.setattr(objects, "put_if_match", put_if_match)
+            steal_the_lease(store, "s1")
+            chat(store, "s1", "the winner", model_server)
+            committed.update(backend.stored())
+        return put_if_match(self, key, body, etag)
 
+    monkeypatch.setattr(objects, "put_if_match", meanwhile)
     with pytest.raises(SessionBusy) as busy:
-        with store.turn(CALLER, "s1", NEVER, caller_document="memory") as turn:
+        with store.turn(CALLER, "s1", NEVER) as turn:
             make_agent(turn.session_manager, model_server)("the loser")
-            turn.change_caller_document(meanwhile)
+    assert committed, "the race ran"
     assert busy.value.retry_after == 1
     assert backend.stored() == committed  # the winner's turn, whole: the loser's agent.json was refused
     assert history_texts(store, "s1") == [

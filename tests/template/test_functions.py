@@ -14,7 +14,7 @@ FUNCTION_VARIABLES = {
     "MODEL_ID", "MODEL_API_BASE", "MODEL_API_KEY_SECRET_ARN", "MODEL_API_KEY", "MODEL_PARAMS", "MODEL_TIMEOUT",
     "SYSTEM_PROMPT", "SESSION_BUCKET", "SESSION_PREFIX", "SESSION_DIR", "HISTORY_WINDOW", "HISTORY_POLICY",
     "MEMORY", "MEMORY_MAX_FACTS", "MAX_MESSAGE_CHARS", "SESSION_LEASE_SECONDS", "SESSION_TTL_DAYS",
-    "IDEMPOTENCY_TTL_SECONDS", "TURN_QUEUE_URL", "LITELLM_LOCAL_MODEL_COST_MAP", "LITELLM_MODE",
+    "IDEMPOTENCY_TTL_SECONDS", "TURN_QUEUE_URL", "WEBSOCKET_CALLBACK_URL", "LITELLM_LOCAL_MODEL_COST_MAP", "LITELLM_MODE",
     "POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", "LOG_LEVEL",
 }
 FUNCTIONS = (AGENT, WORKER, AUTHORIZER)
@@ -113,6 +113,9 @@ def test_both_conversation_functions_get_every_setting_and_the_same_values(trans
     assert agent == worker
     assert agent["SESSION_BUCKET"] == {"Ref": "SessionsBucket"}
     assert agent["TURN_QUEUE_URL"] == {"Ref": "TurnQueue"}
+    # frames go to this stack's WebSocket API (its prod stage), whatever a queued turn says
+    assert agent["WEBSOCKET_CALLBACK_URL"] == {"Fn::Sub": "https://${WebSocketApi}.execute-api.us-east-1.amazonaws.com/prod"}
+    assert stack.properties("WebSocketStage")["StageName"] == "prod"
     assert agent["LITELLM_LOCAL_MODEL_COST_MAP"] == "True"
     assert agent["MODEL_API_KEY"] == "", "a deployed key lives in Secrets Manager, never in the environment"
 

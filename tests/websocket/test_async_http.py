@@ -1,9 +1,11 @@
 """POST /messages with `Prefer: respond-async`: 202 at once, the turn runs in a worker, and
 GET /sessions/{id}/turns/{turn_id} follows it to its reply. A synchronous POST keeps its 409."""
 
-import pytest
+import json
 import threading
 import time
+
+import pytest
 
 from model_server import Reply
 from tests.conftest import Api
@@ -99,3 +101,26 @@ def test_the_worker_honours_its_longer_timeout(ws_env, aws, model_server):
     location = ws.api.post(SESSION, "slow", headers=ASYNC, timeout=3.5)[2]["location"]
     ws.run_worker(timeout=8)
     assert ws.api.request("GET", location)[2]["status"] == "done"
+
+
+def test_an_async_retry_with_the_same_key_and_another_message_is_422_and_queues_nothing(ws, aws):
+    key = {**ASYNC, "Idempotency-Key": "order-42"}
+    assert ws.api.post(SESSION, "hello", headers=key)[0] == 202
+    status, _, body = ws.api.post(SESSION, "something else", headers=key)
+    assert status == 422 and body["error"]["code"] == "idempotency_key_reused"
+    assert [json.loads(t["body"])["message"] for t in aws.take_turns()] == ["hello"]
+
+
+
+def test_a_message_too_large_for_the_queue_is_400_and_stores_nothing(ws_env, aws, session_dir):
+    """MAX_MESSAGE_CHARS may allow more than SQS's 256 KiB takes (100,000 four-byte characters)."""
+    from tests.websocket.conftest import WebSocketClient
+
+    ws = WebSocketClient(Api({**ws_env, "MAX_MESSAGE_CHARS": "100000"}), aws)
+    status, _, body = ws.api.post(SESSION, "😀" * 70_000, headers=ASYNC)
+    assert status == 400 and body["error"]["code"] == "invalid_request" and "262144" in body["error"]["message"]
+    ws.connect("c1")
+    ws.message("c1", SESSION, "😀" * 70_000)
+    refused, = ws.aws.frames("c1")
+    assert refused["type"] == "error" and refused["error"]["code"] == "invalid_request" and "turn_id" not in refused
+    assert aws.take_turns() == [] and not list(session_dir.glob("*/session_*"))

@@ -143,3 +143,65 @@ def test_a_redelivered_turn_replays_instead_of_running_twice(ws, aws, model_serv
     ws.api.invoke(sqs_event([record], aws.queue_arn))  # SQS delivers it again
     assert len(model_server.requests) == calls
     assert len(ws.api.texts(SESSION, caller=ALICE)) == 2
+
+
+def test_a_worker_whose_store_fails_sends_no_frame_and_the_redelivery_answers_once(ws, aws, model_server,
+                                                                                  monkeypatch):
+    """A store failure is not the turn's end: SQS delivers it again, and only then does the client
+    get its one reply, after a "restart" that voids what the failed attempt streamed."""
+    from agent.store.file_objects import FileObjects
+    from twin.events import sqs_event
+
+    put_if_absent = FileObjects.put_if_absent
+
+    def fail_the_commit_once(objects, key, body):  # the turn's commit point: agent.json, new
+        if key.endswith("/agent.json"):
+            monkeypatch.setattr(FileObjects, "put_if_absent", put_if_absent)
+            raise OSError("disk gone")
+        return put_if_absent(objects, key, body)
+
+    monkeypatch.setattr(FileObjects, "put_if_absent", fail_the_commit_once)
+    ws.connect("c1")
+    ws.message("c1", SESSION, "hello")
+    record, = aws.take_turns()
+    result = ws.api.invoke(sqs_event([record], aws.queue_arn))
+    assert result == {"batchItemFailures": [{"itemIdentifier": record["id"]}]}  # SQS will deliver it again
+    assert "error" not in [f["type"] for f in aws.frames("c1")]
+    assert ws.api.texts(SESSION, caller=ALICE) == []  # nothing of the turn was stored
+    first_attempt = len(aws.frames("c1"))
+
+    assert ws.api.invoke(sqs_event([record], aws.queue_arn)) == {"batchItemFailures": []}
+    frames = aws.frames("c1")[first_attempt:]
+    assert frames[0]["type"] == "restart"  # the deltas streamed by the failed attempt are void
+    assert "".join(f["text"] for f in frames if f["type"] == "delta") == "Noted: hello"
+    assert [f["type"] for f in frames if f["type"] != "delta"] == ["restart", "reply"]
+    assert frames[-1]["reply"] == "Noted: hello"
+    assert ws.api.texts(SESSION, caller=ALICE) == ["hello", "Noted: hello"]
+
+
+def test_the_same_key_with_another_message_gets_a_422_frame_and_queues_nothing_more(ws, aws, model_server):
+    ws.connect("c1")
+    ws.message("c1", SESSION, "hello", idempotency_key="order-42")
+    ws.message("c1", SESSION, "something else", idempotency_key="order-42")
+    accepted, refused = aws.frames("c1")
+    assert accepted["type"] == "accepted"
+    assert refused["type"] == "error" and refused["error"]["code"] == "idempotency_key_reused"
+    assert "turn_id" not in refused  # not the end of the turn the client follows
+    assert [json.loads(t["body"])["message"] for t in aws.take_turns()] == ["hello"]
+
+
+def test_frames_go_to_the_configured_api_whatever_a_queued_turn_says(ws_env, aws, model_server):
+    """Whoever can send to the queue cannot point the worker's signed requests elsewhere."""
+    from tests.conftest import Api
+    from tests.websocket.conftest import DOMAIN, WebSocketClient
+    from twin.events import sqs_event
+
+    ws = WebSocketClient(Api({**ws_env, "WEBSOCKET_CALLBACK_URL": f"https://{DOMAIN}/prod"}), aws)
+    ws.connect("c1")
+    ws.message("c1", SESSION, "hello")
+    record, = aws.take_turns()
+    body = json.loads(record["body"])
+    body["connection"]["endpoint"] = "https://127.0.0.1:9/prod"  # nothing listens there
+    ws.api.invoke(sqs_event([{**record, "body": json.dumps(body)}], aws.queue_arn))
+    assert [f["type"] for f in aws.frames("c1") if f["type"] != "delta"] == ["accepted", "reply"]
+
