@@ -28,6 +28,7 @@ from agent import (
     StoreUnavailable,
     TurnTimedOut,
 )
+from agent.store.failures import MESSAGE as STORE_MESSAGE
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +45,6 @@ STATUS: dict[type[AgentError], int] = {
 }
 IN_PROGRESS_RETRY_AFTER = 5
 INTERNAL_MESSAGE = "Internal error. The session was not changed."
-STORE_MESSAGE = "The session store is unavailable; nothing of this turn was stored. Please retry."
 
 
 class ApiError(Exception):

@@ -7,7 +7,8 @@ queued turns are validated by the same field types, so every source shares the s
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic import (BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator,
+                      model_validator)
 
 SESSION_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$"
 IDEMPOTENCY_KEY_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$"
@@ -33,6 +34,14 @@ FIELD_HINTS = {
     "fact_id": "fact_id must look like f_0123abcd.",
     "turn_id": "turn_id must look like t_ followed by 32 hex digits.",
 }
+
+
+def hint_for(error: ValidationError) -> str:
+    """One sentence on the first thing wrong with a body: its field's hint, or pydantic's message."""
+    first = error.errors()[0]
+    field = str(first["loc"][-1]) if first["loc"] else ""
+    message = str(first.get("ctx", {}).get("error", "")) or first["msg"]
+    return FIELD_HINTS.get(field) or (f"{field}: {message}" if field else message)
 
 
 # ---- requests --------------------------------------------------------------------------------

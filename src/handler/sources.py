@@ -18,7 +18,7 @@ from agent import Deadline, InvalidRequest
 
 from .callers import EVENTBRIDGE_CALLER, SQS_CALLER
 from .error_table import error_result
-from .schemas import FIELD_HINTS, DirectDelete, DirectHistory, DirectMemory, DirectTurn, TurnPayload
+from .schemas import FIELD_HINTS, DirectDelete, DirectHistory, DirectMemory, DirectTurn, TurnPayload, hint_for
 from .turn_service import TurnRequest
 
 if TYPE_CHECKING:
@@ -101,7 +101,7 @@ class Sources:
         try:
             payload = parse(event=event, model=TurnPayload, envelope=envelopes.EventBridgeEnvelope)
         except ValidationError as error:
-            raise InvalidRequest(_hint(error)) from None
+            raise InvalidRequest(hint_for(error)) from None
         request = TurnRequest(EVENTBRIDGE_CALLER, payload.session_id, payload.message,
                               payload.idempotency_key or event["id"])
         return self.services.turns.run(request, deadline)
@@ -111,11 +111,4 @@ def validated(model: Any, payload: Any) -> Any:
     try:
         return model.model_validate(payload)
     except ValidationError as error:
-        raise InvalidRequest(_hint(error)) from None
-
-
-def _hint(error: ValidationError) -> str:
-    first = error.errors()[0]
-    field = str(first["loc"][-1]) if first["loc"] else ""
-    message = str(first.get("ctx", {}).get("error", "")) or first["msg"]
-    return FIELD_HINTS.get(field) or (f"{field}: {message}" if field else message)
+        raise InvalidRequest(hint_for(error)) from None

@@ -16,7 +16,7 @@ from agent import Deadline, check_message
 from .callers import websocket_caller
 from .error_table import ApiError, as_api_error
 from .frames import Frames, callback_url
-from .schemas import FIELD_HINTS, ConnectionRef, SendMessage
+from .schemas import ConnectionRef, SendMessage, hint_for
 from .turn_service import TurnRequest, turn_id_for
 
 if TYPE_CHECKING:
@@ -95,8 +95,7 @@ class WebSocketRoutes:
         try:
             message = SendMessage.model_validate(body)
         except ValidationError as error:
-            field = str(error.errors()[0]["loc"][0]) if error.errors()[0]["loc"] else ""
-            raise ApiError(400, "invalid_request", FIELD_HINTS.get(field, f"{field}: {error.errors()[0]['msg']}")) from None
+            raise ApiError(400, "invalid_request", hint_for(error)) from None
         caller = self.services.conversations.connection_caller(connection_id, deadline)
         if caller is None:
             raise ApiError(401, "unauthenticated", "This connection is not signed in; connect again.")

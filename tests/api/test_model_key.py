@@ -6,7 +6,6 @@ import json
 import logging
 import uuid
 
-import boto3
 import pytest
 from moto import mock_aws
 

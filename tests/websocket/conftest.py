@@ -5,7 +5,6 @@ import json
 from typing import Any, Iterator
 from urllib.parse import quote
 
-import boto3
 import pytest
 from moto import mock_aws
 from moto.apigatewaymanagementapi.models import apigatewaymanagementapi_backends
