@@ -2,8 +2,9 @@
 
 Browsers cannot set headers on a WebSocket, so the token comes as `?token=<JWT>`. It is accepted
 when, like the HTTP API's JWT authorizer would:
-- it is signed (RS256 or ES256 only) by a key of the issuer's JWKS (JWT_JWKS_URL, by default
-  <JWT_ISSUER>/.well-known/jwks.json);
+- it is signed (RS256 or ES256 only) by a key of the issuer's JWKS: JWT_JWKS_URL, or else the
+  `jwks_uri` of the issuer's OpenID discovery document (<JWT_ISSUER>/.well-known/openid-configuration),
+  where the HTTP API's JWT authorizer finds it too (Cognito, Auth0, Okta, Entra ID, Google...);
 - `iss` is JWT_ISSUER;
 - `aud` is one of JWT_AUDIENCE (comma-separated), or, for Cognito access tokens, which carry no
   `aud`, `client_id` is;
@@ -25,7 +26,8 @@ import functools
 import json
 import logging
 import os
-from dataclasses import dataclass
+import urllib.request
+from dataclasses import dataclass, field
 from typing import Any
 
 import jwt
@@ -44,11 +46,20 @@ class Refused(Exception):
     """Why a token is refused; logged, never returned to the client."""
 
 
-@dataclass(frozen=True)
+@dataclass
 class Verifier:
     issuer: str
     audiences: frozenset[str]
-    keys: jwt.PyJWKClient
+    jwks_url: str | None = None  # None: discovered from the issuer, on first use
+    _keys: jwt.PyJWKClient | None = field(default=None, repr=False)
+
+    @property
+    def keys(self) -> jwt.PyJWKClient:
+        if self._keys is None:  # not kept when discovery fails: the next connection tries again
+            url = self.jwks_url or discovered_jwks_url(self.issuer)
+            self._keys = jwt.PyJWKClient(url, cache_jwk_set=True, lifespan=JWKS_CACHE_SECONDS,
+                                         timeout=JWKS_TIMEOUT_SECONDS)
+        return self._keys
 
     def claims(self, token: str) -> dict[str, Any]:
         try:
@@ -93,10 +104,20 @@ def verifier() -> Verifier:
     audiences = frozenset(a.strip() for a in os.environ.get("JWT_AUDIENCE", "").split(",") if a.strip())
     if not issuer or not audiences:
         raise RuntimeError("JWT_ISSUER and JWT_AUDIENCE must be set")
-    jwks_url = os.environ.get("JWT_JWKS_URL", "").strip() or f"{issuer.rstrip('/')}/.well-known/jwks.json"
-    keys = jwt.PyJWKClient(jwks_url, cache_jwk_set=True, lifespan=JWKS_CACHE_SECONDS,
-                           timeout=JWKS_TIMEOUT_SECONDS)
-    return Verifier(issuer=issuer, audiences=audiences, keys=keys)
+    return Verifier(issuer=issuer, audiences=audiences, jwks_url=os.environ.get("JWT_JWKS_URL", "").strip() or None)
+
+
+def discovered_jwks_url(issuer: str) -> str:
+    """The ``jwks_uri`` of the issuer's OpenID Connect discovery document."""
+    url = f"{issuer.rstrip('/')}/.well-known/openid-configuration"
+    try:
+        with urllib.request.urlopen(url, timeout=JWKS_TIMEOUT_SECONDS) as response:  # noqa: S310 (the issuer's https URL)
+            jwks_uri = json.load(response).get("jwks_uri")
+    except (OSError, ValueError, AttributeError) as error:  # unreachable, an HTTP error, not a JSON object
+        raise Refused(f"the issuer's discovery document ({url}) could not be read: {error}") from None
+    if not isinstance(jwks_uri, str) or not jwks_uri.startswith(("https://", "http://")):
+        raise Refused(f"the issuer's discovery document ({url}) has no jwks_uri")
+    return jwks_uri
 
 
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:

@@ -1,7 +1,8 @@
 """src/handler/authorizer.py: the WebSocket $connect authorizer (AuthMode=JWT).
 
 Real tokens, real signatures: RSA and EC keys are made here, their public halves served as a JWKS
-by an HTTP server on 127.0.0.1, as an issuer publishes them. Nothing leaves the machine.
+by an HTTP server on 127.0.0.1, with an OpenID discovery document that names it, as an issuer
+publishes them. Nothing leaves the machine.
 """
 
 import ast
@@ -35,19 +36,26 @@ class Issuer:
         self.rsa = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         self.ec = ec.generate_private_key(ec.SECP256R1())
         self.fetches = 0
+        self.discoverable = True
         keys = [
             {**json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(self.rsa.public_key())), "kid": "rsa-1", "use": "sig"},
             {**json.loads(jwt.algorithms.ECAlgorithm.to_jwk(self.ec.public_key())), "kid": "ec-1", "use": "sig"},
         ]
-        body = json.dumps({"keys": keys}).encode()
         issuer = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:  # noqa: N802 (http.server's name)
-                if self.path != "/.well-known/jwks.json":
+                if self.path == "/.well-known/openid-configuration" and not issuer.discoverable:
+                    self.send_error(503)
+                    return
+                if self.path == "/.well-known/openid-configuration":  # where jwks_uri is found
+                    body = json.dumps({"issuer": issuer.url, "jwks_uri": f"{issuer.url}/oauth2/v1/keys"}).encode()
+                elif self.path == "/oauth2/v1/keys":  # not the usual path: only discovery finds it
+                    issuer.fetches += 1
+                    body = json.dumps({"keys": keys}).encode()
+                else:
                     self.send_error(404)
                     return
-                issuer.fetches += 1
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
@@ -81,7 +89,7 @@ def issuer() -> Iterator[Issuer]:
 def environment(issuer: Issuer, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setenv("JWT_ISSUER", ISSUER)
     monkeypatch.setenv("JWT_AUDIENCE", AUDIENCES)
-    monkeypatch.setenv("JWT_JWKS_URL", f"{issuer.url}/.well-known/jwks.json")
+    monkeypatch.setenv("JWT_JWKS_URL", f"{issuer.url}/oauth2/v1/keys")
     authorizer.verifier.cache_clear()  # a new container
     yield
     authorizer.verifier.cache_clear()
@@ -159,11 +167,27 @@ def test_the_keys_are_fetched_once_per_container(issuer: Issuer) -> None:
     assert issuer.fetches - before == 1
 
 
-def test_the_jwks_url_defaults_to_the_issuers_well_known_path(issuer: Issuer, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_without_a_jwks_url_the_keys_are_found_by_openid_discovery(issuer: Issuer, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("JWT_ISSUER", issuer.url)
     monkeypatch.delenv("JWT_JWKS_URL")
 
     assert authorize(issuer.token(iss=issuer.url))["principalId"] == SUB
+
+
+def test_an_unreadable_discovery_document_refuses_and_is_tried_again(issuer: Issuer, monkeypatch: pytest.MonkeyPatch,
+                                                                     caplog: pytest.LogCaptureFixture) -> None:
+    monkeypatch.delenv("JWT_JWKS_URL")
+    monkeypatch.setenv("JWT_ISSUER", "http://127.0.0.1:9")  # discard port: refused
+    assert "discovery document" in refused(issuer.token(iss="http://127.0.0.1:9"), caplog)
+
+    monkeypatch.setenv("JWT_ISSUER", issuer.url)
+    authorizer.verifier.cache_clear()  # a new container, while the issuer answers 503
+    issuer.discoverable = False
+    try:
+        assert "could not be read" in refused(issuer.token(iss=issuer.url), caplog)
+    finally:
+        issuer.discoverable = True
+    assert authorize(issuer.token(iss=issuer.url))["principalId"] == SUB  # the same container, once it answers
 
 
 # ---- refused ------------------------------------------------------------------------------
