@@ -16,6 +16,7 @@ import pytest
 
 from tests.conftest import ROOT
 from tests.twin.conftest import function_env
+from model_server import ModelServer
 from twin.config import Config
 from twin.server import Twin, model_answers
 
@@ -152,6 +153,9 @@ def test_the_model_line_says_what_a_turn_would_meet():
     port = free_port()
     assert asyncio.run(model_answers(f"http://127.0.0.1:{port}/v1")) == \
         "not answering (connection refused) — start it with `make model`"
+    with ModelServer() as model:  # lists its model as OpenAI-compatible servers do
+        assert asyncio.run(model_answers(model.base_url)) == "answering"
+        assert asyncio.run(model_answers(model.base_url + "/nowhere")) == "answering (GET /models: 404)"
 
 
 def test_a_fresh_clone_chats_at_once_with_the_bundled_test_model(tmp_path):
@@ -164,6 +168,7 @@ def test_a_fresh_clone_chats_at_once_with_the_bundled_test_model(tmp_path):
            if not k.startswith("MODEL_")}
     dev = Dev(env, new_group=True)
     try:
+        assert dev.wait_for("model openai/test-model at").endswith(": answering")
         dev.wait_for("the bundled test model answers")  # said once it is ready
         dev.wait_for("Ctrl-C to stop")
 

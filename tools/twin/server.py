@@ -168,7 +168,8 @@ async def model_answers(base: str) -> str:
     try:
         async with ClientSession(timeout=ClientTimeout(total=MODEL_CHECK_SECONDS)) as session:
             async with session.get(base.rstrip("/") + "/models") as response:
-                return f"answering (GET /models: {response.status})"
+                # Any status means it is listening; a 401 or 404 is worth showing (a key, a path).
+                return "answering" if response.status < 300 else f"answering (GET /models: {response.status})"
     except asyncio.TimeoutError:
         reason = f"no answer in {MODEL_CHECK_SECONDS:.0f} s"
     except ClientError as error:
