@@ -23,7 +23,7 @@ from .history import (DEFAULT_PAGE_MESSAGES, MAX_PAGE_BYTES, HistoryPage, decode
                       message_of, within_bytes)
 from .history_policy import conversation_manager
 from .memory import MEMORY_DOCUMENT, Fact, MemoryTools, facts_in, prompt_section, removing
-from .model import ModelProvider, as_model_failure, is_rejected_key
+from .model import ModelProvider, as_model_failure, close_clients_of_running_loop, is_rejected_key
 from .settings import Settings
 from .store import SessionStore
 from .tools import DEFAULT_TOOLS
@@ -35,6 +35,8 @@ logger = logging.getLogger(__name__)
 MAX_MODEL_CALLS_PER_TURN = 4
 # Time kept after the model's last byte to store the turn (S3 PUTs) and release the session.
 COMMIT_SECONDS = 1.5
+# At most this long, within COMMIT_SECONDS, for what libraries left on the loop to stop after a turn.
+SETTLE_SECONDS = 0.2
 # Between the texts of two model calls in one turn (a tool round): the same in deltas and reply.
 ROUND_SEPARATOR = "\n\n"
 
@@ -88,7 +90,8 @@ class Conversations:
         model_deadline = deadline.earlier_by(COMMIT_SECONDS)
         if model_deadline.expired():
             raise TurnTimedOut("No time was left for this turn before the function's timeout; nothing was stored.")
-        model = self.models.for_turn(model_deadline, streaming=on_delta is not None)  # fails before the session is touched
+        # Fails before the session is touched.
+        model = self.models.for_turn(model_deadline, streaming=on_delta is not None, home_loop=self._loop)
         memory = MEMORY_DOCUMENT if self.settings.memory else None
         with self.store.turn(request.caller, request.session_id, deadline, caller_document=memory) as turn:
             agent = self._agent(model, turn, request.session_id)
@@ -138,6 +141,8 @@ class Conversations:
                 self.models.reset()  # a rotated secret: read it again on the next request
             endpoint = self.settings.model_api_base or self.settings.model_id
             raise as_model_failure(error, deadline, endpoint if self.name_endpoint_in_errors else None) from error
+        finally:
+            _settle(self._loop)
         if not reply.complete():
             raise ModelError("The model answered with an empty reply; nothing was stored. Retry.")
         return reply.text(), stop_reason
@@ -249,22 +254,37 @@ async def _stream(agent: Agent, message: str, deadline: Deadline, reply: Streame
     return str(result.stop_reason) if result is not None else "end_turn"
 
 
-def _close(loop: asyncio.AbstractEventLoop) -> None:
-    if loop.is_closed() or loop.is_running():
-        return
+def _settle(loop: asyncio.AbstractEventLoop, then: Any = None) -> None:
+    """Cancel what libraries left running on ``loop`` and let it finish (``then``: one more
+    coroutine to run afterwards). LiteLLM's background logging task moves to each loop that calls
+    it and leaves the one it came from waiting forever: once per summary, which Strands makes on a
+    loop of its own. Between invocations Lambda freezes the loop anyway, so nothing is lost."""
     pending = asyncio.all_tasks(loop)
     for task in pending:
         task.cancel()
 
     async def settle() -> None:
-        await asyncio.gather(*pending, return_exceptions=True)
-        await loop.shutdown_asyncgens()
+        if pending:  # bounded: the reply is not held up by a library's slow clean-up
+            await asyncio.wait(pending, timeout=SETTLE_SECONDS)
+        if then is not None:
+            await then
 
+    loop.run_until_complete(settle())
+
+
+def _close(loop: asyncio.AbstractEventLoop) -> None:
+    if loop.is_closed() or loop.is_running():
+        return
     try:
         asyncio.get_running_loop()  # collected while another loop runs here: closing is all there is
     except RuntimeError:
-        loop.run_until_complete(settle())
+        _settle(loop, _last_rites(loop))
     loop.close()
+
+
+async def _last_rites(loop: asyncio.AbstractEventLoop) -> None:
+    await close_clients_of_running_loop()  # the provider's connections go with the container
+    await loop.shutdown_asyncgens()
 
 
 def _stored_count(agent: Agent) -> int:

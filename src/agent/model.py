@@ -61,10 +61,12 @@ class TurnModel(LiteLLMModel):
     """Strands' LiteLLMModel for one turn: every call's timeout is cut to the time the turn has
     left, and an answer that ends without a finish reason is a failure, not a reply."""
 
-    def __init__(self, deadline: Deadline, timeout: float, **kwargs: Any) -> None:
+    def __init__(self, deadline: Deadline, timeout: float, home_loop: asyncio.AbstractEventLoop | None = None,
+                 **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.deadline = deadline
         self.timeout = timeout
+        self.home_loop = home_loop  # the container's event loop, which turns run on
 
     async def stream(self, *args: Any, **kwargs: Any) -> AsyncGenerator[Any, None]:
         seconds = timeout_tier(self.deadline.cap(self.timeout))
@@ -78,6 +80,33 @@ class TurnModel(LiteLLMModel):
             if seconds < self.timeout:  # cut to the time the turn had left: the turn ran out of it
                 raise TurnTimedOut(TIMED_OUT) from error
             raise
+        finally:
+            if self.home_loop is not None and asyncio.get_running_loop() is not self.home_loop:
+                await close_clients_of_running_loop()
+
+
+async def close_clients_of_running_loop() -> None:
+    """Close and forget the HTTP clients LiteLLM made for the running event loop.
+
+    LiteLLM keeps a client, with its open connection, per event loop for an hour (up to 200).
+    Strands makes each summary on an event loop of its own that ends with the call, so without
+    this every summary would leave a client and a connection to the provider behind in a warm
+    container. Turns run on the container's loop and keep theirs.
+    """
+    cache = getattr(litellm, "in_memory_llm_clients_cache", None)
+    cached = getattr(cache, "cache_dict", None)
+    if not isinstance(cached, dict):
+        return  # another LiteLLM: the test of this behaviour says so
+    suffix = f"-{id(asyncio.get_running_loop())}"  # LiteLLM's key for a client made on this loop
+    for key in [k for k in list(cached) if isinstance(k, str) and k.endswith(suffix)]:
+        client = cached.get(key)
+        cache.delete_cache(key)
+        try:
+            closing = getattr(client, "close", None) or getattr(client, "aclose", None)
+            if closing is not None and asyncio.iscoroutine(result := closing()):
+                await result
+        except Exception:  # a client that cannot close is left to the garbage collector
+            logger.debug("could not close a model client", exc_info=True)
 
     def format_chunk(self, event: dict[str, Any], **kwargs: Any) -> Any:
         # Strands reads a missing finish reason as "end_turn"; a provider that hangs up mid-answer,
@@ -141,13 +170,15 @@ class ModelProvider:
         after the provider refused the key because it was rotated)."""
         self._client_args = None
 
-    def for_turn(self, deadline: Deadline, streaming: bool = True) -> TurnModel:
+    def for_turn(self, deadline: Deadline, streaming: bool = True,
+                 home_loop: asyncio.AbstractEventLoop | None = None) -> TurnModel:
         """``streaming``: the text is wanted as it is written (WebSocket turns). A turn answered
         whole asks for the whole answer at once, where a cut or missing finish reason is visible:
-        LiteLLM's stream wrapper reports a stream that merely stopped as finished ("stop")."""
+        LiteLLM's stream wrapper reports a stream that merely stopped as finished ("stop").
+        ``home_loop``: the loop turns run on; calls made on any other loop close their clients."""
         self.check()
         return TurnModel(
-            deadline, self._settings.model_timeout, client_args=dict(self._arguments(deadline)),
+            deadline, self._settings.model_timeout, home_loop=home_loop, client_args=dict(self._arguments(deadline)),
             model_id=self._settings.model_id, params=dict(self._settings.model_params), stream=streaming,
         )
 

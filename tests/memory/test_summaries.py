@@ -1,6 +1,8 @@
 """HISTORY_POLICY=summarize: messages that outgrow the window are folded into a summary, made
 once per overflow, stored with the session and restored without another model call."""
 
+import asyncio
+import gc
 import json
 
 import pytest
@@ -87,6 +89,20 @@ def test_changing_the_policy_keeps_existing_sessions_working(env, model_server, 
     for n, policy in enumerate([first, first, then, then]):
         status, _, reply = Api({**env, "HISTORY_POLICY": policy, "HISTORY_WINDOW": "4"}).post(SESSION, f"turn {n}")
         assert status == 200 and reply["message_count"] == 2 * (n + 1)
+
+
+def test_a_warm_container_making_summaries_keeps_one_connection_and_leaves_nothing_running(env, model_server):
+    """Strands makes each summary on an event loop of its own. LiteLLM would otherwise keep a client
+    and an open connection to the provider per summary for an hour, and leave a background task
+    waiting on the container's loop: a container serving for hours would pile them up."""
+    api = Api({**env, "HISTORY_WINDOW": "4"})
+    for n in range(30):
+        assert api.post(SESSION, f"turn {n}")[0] == 200
+    assert len(summary_requests(model_server)) >= 10
+
+    gc.collect()
+    assert model_server.open_connections <= 1  # the turns' own, kept alive for the next turn
+    assert [t for t in gc.get_objects() if isinstance(t, asyncio.Task) and not t.done()] == []
 
 
 def test_a_summarized_session_costs_the_same_reads_per_turn(env, s3, model_server):
