@@ -35,7 +35,7 @@ logger = logging.getLogger(__name__)
 MAX_MODEL_CALLS_PER_TURN = 4
 # Time kept after the model's last byte to store the turn (S3 PUTs) and release the session.
 COMMIT_SECONDS = 1.5
-# At most this long, within COMMIT_SECONDS, for what libraries left on the loop to stop after a turn.
+# At most this long, within COMMIT_SECONDS, for what a summary left on the container's loop to stop.
 SETTLE_SECONDS = 0.2
 # Between the texts of two model calls in one turn (a tool round): the same in deltas and reply.
 ROUND_SEPARATOR = "\n\n"
@@ -142,7 +142,11 @@ class Conversations:
             endpoint = self.settings.model_api_base or self.settings.model_id
             raise as_model_failure(error, deadline, endpoint if self.name_endpoint_in_errors else None) from error
         finally:
-            _settle(self._loop)
+            if agent.model.called_elsewhere:
+                # LiteLLM's background worker moved to the summary's loop and left its task here
+                # waiting forever, which, collected later, logs "Task was destroyed but it is
+                # pending!" (once per summary). The next call starts a fresh one.
+                _settle(self._loop)
         if not reply.complete():
             raise ModelError("The model answered with an empty reply; nothing was stored. Retry.")
         return reply.text(), stop_reason
@@ -255,17 +259,15 @@ async def _stream(agent: Agent, message: str, deadline: Deadline, reply: Streame
 
 
 def _settle(loop: asyncio.AbstractEventLoop, then: Any = None) -> None:
-    """Cancel what libraries left running on ``loop`` and let it finish (``then``: one more
-    coroutine to run afterwards). LiteLLM's background logging task moves to each loop that calls
-    it and leaves the one it came from waiting forever: once per summary, which Strands makes on a
-    loop of its own. Between invocations Lambda freezes the loop anyway, so nothing is lost."""
-    pending = asyncio.all_tasks(loop)
-    for task in pending:
-        task.cancel()
+    """Cancel what is left waiting on ``loop`` and let it finish, bounded (``then``: one more
+    coroutine to run afterwards)."""
 
     async def settle() -> None:
-        if pending:  # bounded: the reply is not held up by a library's slow clean-up
-            await asyncio.wait(pending, timeout=SETTLE_SECONDS)
+        leftover = asyncio.all_tasks() - {asyncio.current_task()}
+        for task in leftover:
+            task.cancel()
+        if leftover:
+            await asyncio.wait(leftover, timeout=SETTLE_SECONDS)
         if then is not None:
             await then
 

@@ -20,6 +20,7 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 import httpx  # noqa: E402
 import litellm  # noqa: E402  (must follow the environment default above)
 import openai  # noqa: E402
+from litellm.litellm_core_utils.logging_worker import GLOBAL_LOGGING_WORKER  # noqa: E402
 from strands.models.litellm import LiteLLMModel  # noqa: E402
 from strands.types.exceptions import ModelThrottledException  # noqa: E402
 
@@ -42,6 +43,8 @@ logging.getLogger("LiteLLM").setLevel(logging.ERROR)
 PROVIDER_MAX_RETRIES = 0
 DEFAULT_RETRY_AFTER_SECONDS = 5
 INIT_KEY_READ_SECONDS = 3.0
+# For LiteLLM's bookkeeping after a call made on a loop of its own (a summary's), before it ends.
+SUMMARY_SETTLE_SECONDS = 0.2
 TIMED_OUT = "The turn took too long and was cancelled; nothing was stored. Retry."
 
 MISSING_MODEL_HINT = (
@@ -67,6 +70,7 @@ class TurnModel(LiteLLMModel):
         self.deadline = deadline
         self.timeout = timeout
         self.home_loop = home_loop  # the container's event loop, which turns run on
+        self.called_elsewhere = False  # a call ran on another loop: see Conversations._run
 
     async def stream(self, *args: Any, **kwargs: Any) -> AsyncGenerator[Any, None]:
         seconds = timeout_tier(self.deadline.cap(self.timeout))
@@ -82,7 +86,19 @@ class TurnModel(LiteLLMModel):
             raise
         finally:
             if self.home_loop is not None and asyncio.get_running_loop() is not self.home_loop:
+                # A loop that ends with this call (a summary's): nothing of LiteLLM's may stay on it.
+                self.called_elsewhere = True
+                await flush_background_work(SUMMARY_SETTLE_SECONDS)
                 await close_clients_of_running_loop()
+
+
+async def flush_background_work(seconds: float) -> None:
+    """Run what LiteLLM queued for after its calls (its success callbacks) on the running loop.
+    This also moves LiteLLM's background worker to this loop, whatever the call did."""
+    try:
+        await asyncio.wait_for(GLOBAL_LOGGING_WORKER.flush(), seconds)
+    except TimeoutError:
+        logger.warning("LiteLLM's callbacks did not finish in %.1f s; dropped", seconds)
 
 
 async def close_clients_of_running_loop() -> None:
@@ -94,13 +110,15 @@ async def close_clients_of_running_loop() -> None:
     container. Turns run on the container's loop and keep theirs.
     """
     cache = getattr(litellm, "in_memory_llm_clients_cache", None)
-    cached = getattr(cache, "cache_dict", None)
-    if not isinstance(cached, dict):
+    cached, expiries = getattr(cache, "cache_dict", None), getattr(cache, "ttl_dict", None)
+    if not isinstance(cached, dict) or not isinstance(expiries, dict):
         return  # another LiteLLM: the test of this behaviour says so
     suffix = f"-{id(asyncio.get_running_loop())}"  # LiteLLM's key for a client made on this loop
     for key in [k for k in list(cached) if isinstance(k, str) and k.endswith(suffix)]:
-        client = cached.get(key)
-        cache.delete_cache(key)
+        # Taken out directly: the cache's own removal would queue the client for a later close
+        # on this loop, an entry kept (per loop) long after the loop is gone. It is closed here.
+        client = cached.pop(key, None)
+        expiries.pop(key, None)
         try:
             closing = getattr(client, "close", None) or getattr(client, "aclose", None)
             if closing is not None and asyncio.iscoroutine(result := closing()):
