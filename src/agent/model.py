@@ -91,6 +91,13 @@ class TurnModel(LiteLLMModel):
                 await flush_background_work(SUMMARY_SETTLE_SECONDS)
                 await close_clients_of_running_loop()
 
+    def format_chunk(self, event: dict[str, Any], **kwargs: Any) -> Any:
+        # Strands reads a missing finish reason as "end_turn"; a provider that hangs up mid-answer,
+        # or answers 200 with an empty or non-JSON body, ends exactly that way.
+        if event.get("chunk_type") == "message_stop" and not event.get("data"):
+            raise IncompleteReply("The model's answer was cut off before it finished; nothing was stored. Retry.")
+        return super().format_chunk(event, **kwargs)
+
 
 async def flush_background_work(seconds: float) -> None:
     """Run what LiteLLM queued for after its calls (its success callbacks) on the running loop.
@@ -125,13 +132,6 @@ async def close_clients_of_running_loop() -> None:
                 await result
         except Exception:  # a client that cannot close is left to the garbage collector
             logger.debug("could not close a model client", exc_info=True)
-
-    def format_chunk(self, event: dict[str, Any], **kwargs: Any) -> Any:
-        # Strands reads a missing finish reason as "end_turn"; a provider that hangs up mid-answer,
-        # or answers 200 with an empty or non-JSON body, ends exactly that way.
-        if event.get("chunk_type") == "message_stop" and not event.get("data"):
-            raise IncompleteReply("The model's answer was cut off before it finished; nothing was stored. Retry.")
-        return super().format_chunk(event, **kwargs)
 
 
 def timeout_tier(seconds: float) -> float:
