@@ -7,14 +7,15 @@ sys.modules. Only what boto3 itself reads (credentials, region, endpoints) goes 
 
 import json
 import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import boto3
 import pytest
+from model_server import ModelServer
 from moto import mock_aws
 
-from model_server import ModelServer
 from tests.fixtures.moto_server import FAKE_CREDENTIALS, MotoServer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,8 +33,8 @@ os.environ.pop("AWS_LAMBDA_FUNCTION_NAME", None)
 from agent.aws_clients import AwsClients  # noqa: E402
 from handler.app import handler_for  # noqa: E402  (after the environment is clean)
 from handler.composition import Services, build  # noqa: E402
-from twin.lambda_context import LambdaContext  # noqa: E402
 from twin.events import http_api_event  # noqa: E402
+from twin.lambda_context import LambdaContext  # noqa: E402
 
 
 @pytest.fixture

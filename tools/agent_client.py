@@ -19,8 +19,9 @@ import os
 import re
 import socket
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 import aiohttp
@@ -236,7 +237,7 @@ class AgentClient:
             raise Problem(self._refused("The WebSocket API", error.status, "connection")) from None
         except aiohttp.ClientConnectorError as error:
             raise Problem(self._unreachable(error)) from None
-        except (asyncio.TimeoutError, aiohttp.ServerTimeoutError):
+        except (TimeoutError, aiohttp.ServerTimeoutError):
             raise Problem(f"No answer from {_host(self.target.ws_url)} (connecting to {self.target.where}).") from None
         except aiohttp.ClientError as error:
             raise Problem(f"Cannot connect to {self.target.where}: {error}") from None
@@ -298,7 +299,7 @@ class AgentClient:
         while True:
             try:
                 frame = await asyncio.wait_for(self.frames.get(), POLL_SECONDS if state.resent else None)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 waited += POLL_SECONDS
                 ended = await self._ended(session_id, state.turn_id)
                 if ended is not None:
@@ -342,7 +343,7 @@ class AgentClient:
                 status, text = response.status, await response.text()
         except aiohttp.ClientConnectorError as error:
             raise Problem(self._unreachable(error)) from None
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise Problem(f"No answer from {_host(url)} in {HTTP_SECONDS:.0f} s.") from None
         except aiohttp.ClientError as error:
             raise Problem(f"{method} {path} failed: {error}") from None

@@ -30,9 +30,10 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
@@ -276,9 +277,10 @@ def main() -> None:
 def policy_costs(clients: AwsClients, requests: Requests, turns: int, window: int) -> None:
     """Per turn, for each policy: model calls (summaries included), tokens sent, S3 requests."""
     sys.path.insert(0, str(ROOT / "tools"))
+    from model_server import ModelServer
+
     from agent.conversation import ChatRequest, Conversations
     from agent.model import ModelProvider
-    from model_server import ModelServer
 
     print(f"Per turn over a {turns}-turn conversation, HISTORY_WINDOW={window} (test model, moto S3)\n")
     header = (f"{'policy':<10} | {'memory':<6} | {'model calls':>11} | {'of which summaries':>18} | "

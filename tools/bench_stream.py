@@ -32,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from model_server import Reply  # noqa: E402
 from model_timing import TimedModel  # noqa: E402
+
 from twin.config import Config  # noqa: E402
 from twin.server import Twin, TwinThread  # noqa: E402
 from twin.terminal import Terminal  # noqa: E402

@@ -88,7 +88,7 @@ class Lines:
 
     def __init__(self) -> None:
         self.loop = asyncio.get_running_loop()
-        self.asks: "list[tuple[str, asyncio.Future]]" = []
+        self.asks: list[tuple[str, asyncio.Future]] = []
         self.ready = threading.Condition()
         threading.Thread(target=self._run, name="stdin", daemon=True).start()
 

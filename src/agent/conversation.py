@@ -10,17 +10,25 @@ import asyncio
 import logging
 import time
 import weakref
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Any, Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any
 
 from strands import Agent, ModelRetryStrategy
 from strands.types.exceptions import MaxTokensReachedException
 
 from .deadline import Deadline
 from .errors import FactNotFound, InvalidRequest, ModelError, TurnTimedOut
-from .history import (DEFAULT_PAGE_MESSAGES, MAX_PAGE_BYTES, HistoryPage, decode_cursor, encode_cursor,
-                      message_of, within_bytes)
+from .history import (
+    DEFAULT_PAGE_MESSAGES,
+    MAX_PAGE_BYTES,
+    HistoryPage,
+    decode_cursor,
+    encode_cursor,
+    message_of,
+    within_bytes,
+)
 from .history_policy import conversation_manager
 from .memory import MEMORY_DOCUMENT, Fact, MemoryTools, facts_in, prompt_section, removing
 from .model import ModelProvider, as_model_failure, close_clients_of_running_loop, is_rejected_key
@@ -168,7 +176,7 @@ class Conversations:
     def expire_idle_sessions(self, deadline: Deadline, now: datetime | None = None) -> list[str]:
         """Delete sessions (and memories of callers left without one) idle longer than the TTL;
         what fits before ``deadline`` (the next sweep resumes)."""
-        return self.store.expire_idle(now or datetime.now(timezone.utc), deadline)
+        return self.store.expire_idle(now or datetime.now(UTC), deadline)
 
     # ---- what lives beside a session: turn records, queueing, WebSocket connections --------
     def turn_records(self, caller: str, session_id: str, deadline: Deadline) -> Any:

@@ -8,7 +8,7 @@ fails in time instead of outliving the function.
 
 import math
 import time
-from typing import Callable
+from collections.abc import Callable
 
 Clock = Callable[[], float]
 

@@ -8,8 +8,9 @@ the session and the caller it was made for, so it cannot be replayed on another 
 import base64
 import hashlib
 import json
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
-from typing import Any, Iterable
+from typing import Any
 
 from .errors import InvalidRequest
 

@@ -10,9 +10,10 @@ other's facts, and a turn that fails changes nothing.
 """
 
 import secrets
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
-from typing import Any, Callable
+from datetime import UTC, datetime
+from typing import Any
 
 from strands import tool
 
@@ -71,7 +72,7 @@ def _document(facts: list[Fact]) -> Document:
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat()
+    return datetime.now(UTC).isoformat()
 
 
 class MemoryTools:

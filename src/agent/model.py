@@ -11,7 +11,8 @@ import json
 import logging
 import os
 import socket
-from typing import Any, AsyncGenerator
+from collections.abc import AsyncGenerator
+from typing import Any
 
 # LiteLLM downloads a price map from the internet at import unless told otherwise; inside a
 # VPC without egress that stalls every cold start. The template sets it too; this is the net.

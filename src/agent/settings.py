@@ -6,8 +6,9 @@ A malformed value stops the start-up with one line naming the variable and what 
 
 import json
 import os
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, TypeVar
+from typing import Any, TypeVar
 
 DEFAULT_SYSTEM_PROMPT = (
     "You are a friendly, helpful assistant. Keep your answers concise. "

@@ -7,7 +7,8 @@ gc.disable()  # init builds long-lived objects only; snapstart.end_init() below 
 
 import logging  # noqa: E402
 import time  # noqa: E402
-from typing import Any, Callable  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+from typing import Any
 
 from aws_lambda_powertools.logging import correlation_paths  # noqa: E402
 

@@ -6,8 +6,9 @@ work at import. Tests build as many independent containers as they like with `bu
 """
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 

@@ -17,8 +17,18 @@ from agent import Deadline
 from .callers import http_caller
 from .error_table import ApiError, as_api_error, json_text
 from .schemas import (
-    FACT_ID_PATTERN, FIELD_HINTS, IDEMPOTENCY_KEY_PATTERN, SESSION_ID_PATTERN, TURN_ID_PATTERN, AcceptedTurnOut,
-    ErrorOut, FactsOut, HistoryOut, MessageIn, ReplyOut, TurnStatusOut,
+    FACT_ID_PATTERN,
+    FIELD_HINTS,
+    IDEMPOTENCY_KEY_PATTERN,
+    SESSION_ID_PATTERN,
+    TURN_ID_PATTERN,
+    AcceptedTurnOut,
+    ErrorOut,
+    FactsOut,
+    HistoryOut,
+    MessageIn,
+    ReplyOut,
+    TurnStatusOut,
 )
 from .turn_service import TurnRequest
 

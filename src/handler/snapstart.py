@@ -27,7 +27,7 @@ from __future__ import annotations
 import gc
 import logging
 import random
-from typing import Callable
+from collections.abc import Callable
 
 try:  # part of Lambda's managed Python runtime, not a package we ship
     from snapshot_restore_py import register_after_restore, register_before_snapshot

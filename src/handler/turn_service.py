@@ -8,15 +8,26 @@ invocations but what the composition root gave it.
 import hashlib
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
-from typing import Any, Callable
+from datetime import UTC, datetime
+from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.idempotency import idempotent_function
 
-from agent import (AgentError, ChatRequest, Conversations, Deadline, ModelError, ModelThrottled, Reply, SessionBusy,
-                   StoreUnavailable, TurnNotFound)
+from agent import (
+    AgentError,
+    ChatRequest,
+    Conversations,
+    Deadline,
+    ModelError,
+    ModelThrottled,
+    Reply,
+    SessionBusy,
+    StoreUnavailable,
+    TurnNotFound,
+)
 
 from .error_table import ApiError, as_api_error
 from .idempotency import SessionRecordsLayer, idempotency_config
@@ -202,4 +213,4 @@ def turn_id_for(request: TurnRequest) -> str:
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat()
+    return datetime.now(UTC).isoformat()

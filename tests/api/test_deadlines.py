@@ -6,11 +6,11 @@ import time
 from pathlib import Path
 
 import pytest
-
 from model_server import Reply
-from twin.events import http_api_event
-from tests.conftest import Api
+
 from tests.api.test_bad_input import assert_error
+from tests.conftest import Api
+from twin.events import http_api_event
 
 SESSION = "user_arindam_convo_123"
 

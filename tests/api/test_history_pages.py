@@ -5,8 +5,8 @@ import json
 
 import pytest
 
-from tests.conftest import Api, LambdaContext, http_api_event
 from tests.api.test_bad_input import assert_error
+from tests.conftest import Api, LambdaContext, http_api_event
 
 SESSION = "long_session"
 LAMBDA_RESPONSE_LIMIT = 6 * 1024 * 1024

@@ -1,9 +1,10 @@
 """Retries with an Idempotency-Key: the first reply is replayed, never run twice; the records live
 with their session, so a key retried after a DELETE never answers for a turn that is gone."""
 
-from tests.conftest import bucket_keys
-from tests.api.test_bad_input import assert_error
 from model_server import Reply
+
+from tests.api.test_bad_input import assert_error
+from tests.conftest import bucket_keys
 
 SESSION = "user_arindam_convo_123"
 KEY = {"Idempotency-Key": "turn-0001"}

@@ -5,10 +5,10 @@ import json
 import socket
 
 import pytest
-
 from model_server import Reply
-from tests.conftest import Api, stored_files
+
 from tests.api.test_bad_input import assert_error
+from tests.conftest import Api, stored_files
 
 SESSION = "user_arindam_convo_123"
 NOT_A_REPLY = {

@@ -7,11 +7,11 @@ import logging
 import uuid
 
 import pytest
+from model_server import Reply
 from moto import mock_aws
 
-from model_server import Reply
-from tests.conftest import BOTO3_SESSION, Api
 from tests.api.test_bad_input import assert_error
+from tests.conftest import BOTO3_SESSION, Api
 
 SESSION = "user_arindam_convo_123"
 

@@ -3,8 +3,9 @@ from it: the committed docs/openapi.json, the twin's routes (tests/template chec
 
 import json
 
-from handler.http_routes import routes
 from write_openapi import document
+
+from handler.http_routes import routes
 from tests.conftest import ROOT, Api
 from twin.events import routes as twin_routes
 

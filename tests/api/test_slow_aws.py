@@ -4,7 +4,8 @@ the session works again as soon as AWS does."""
 
 import time
 import uuid
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import boto3
 import pytest

@@ -16,13 +16,14 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import boto3
 import pytest
-
 from model_server import ModelServer
+
 from tests.fixtures.moto_server import FAKE_CREDENTIALS, MotoServer
 
 # Builds the artifact (minutes on a fresh machine) and starts Python 3.13 processes.

@@ -4,6 +4,7 @@ import json
 import threading
 
 from model_server import Reply
+
 from tests.conftest import BUCKET, Api, bucket_keys
 
 ALICE = "arn:aws:iam::123456789012:user/alice"

@@ -6,9 +6,9 @@ import gc
 import json
 
 import pytest
-
 from model_server import Reply
-from tests.conftest import Api, BUCKET
+
+from tests.conftest import BUCKET, Api
 
 SESSION = "long_chat"
 

@@ -16,11 +16,11 @@ from urllib.parse import urlsplit
 import litellm
 import pytest
 from litellm.exceptions import MidStreamFallbackError
+from model_server import ModelServer, Reply
 from strands import Agent, ModelRetryStrategy, tool
 from strands.agent.conversation_manager import SummarizingConversationManager
 from strands.models.litellm import LiteLLMModel
 
-from model_server import ModelServer, Reply
 from tests.conftest import ROOT
 
 # The project's memory section: a heading with "remember about this user", one "- [id] text" line per fact.

@@ -5,8 +5,8 @@ import json
 from pathlib import Path
 
 import pytest
-
 from model_server import Reply
+
 from tests.conftest import ROOT
 
 # The WebSocket API's samples need its management API: tests/websocket/test_sample_events.py runs them.

@@ -5,16 +5,17 @@ HTTP server (for the slow tests) comes from tests/conftest.py.
 """
 
 import threading
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import boto3
 import pytest
+from model_server import ModelServer
 from moto import mock_aws
 
 from agent.aws_clients import AwsClients
 from agent.store import SessionStore
-from model_server import ModelServer
 
 from .helpers import BUCKET, Backend, Clock, S3Requests
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from model_server import ModelServer
 from strands import Agent, ModelRetryStrategy, tool
 from strands.agent.conversation_manager import SlidingWindowConversationManager
 from strands.models.litellm import LiteLLMModel
@@ -16,7 +17,6 @@ from agent.aws_clients import AwsClients
 from agent.deadline import Deadline
 from agent.settings import Settings
 from agent.store import SessionStore, open_store
-from model_server import ModelServer
 
 BUCKET = "test-sessions"
 CALLER = "arn:aws:sts::123456789012:assumed-role/ChatRole/alice"

@@ -2,13 +2,13 @@
 followed by its own reply, no gaps; every other turn was told the session is busy."""
 
 import threading
+from typing import Any
 
 import pytest
-from typing import Any
+from model_server import ModelServer
 
 from agent.errors import SessionBusy
 from agent.store import SessionStore
-from model_server import ModelServer
 
 from .helpers import CALLER, NEVER, Backend, chat
 

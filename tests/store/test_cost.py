@@ -3,11 +3,11 @@
 from typing import Any
 
 import pytest
+from model_server import ModelServer, Reply
 from strands.session.s3_session_manager import S3SessionManager
 
 from agent.store import SessionStore
 from agent.store.keys import caller_segment
-from model_server import ModelServer, Reply
 
 from .helpers import BUCKET, CALLER, NEVER, chat, history_texts, make_agent, seed
 

@@ -3,6 +3,7 @@
 import threading
 
 import pytest
+from model_server import ModelServer, Reply
 from strands import tool
 from strands.session.file_session_manager import FileSessionManager
 from strands.session.s3_session_manager import S3SessionManager
@@ -12,7 +13,6 @@ from agent.errors import SessionBusy
 from agent.store import SessionStore
 from agent.store.documents import encode
 from agent.store.keys import SessionKeys, caller_segment
-from model_server import ModelServer, Reply
 
 from .helpers import CALLER, NEVER, Backend, Clock, chat, history_texts, make_agent, texts
 

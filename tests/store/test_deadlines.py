@@ -4,17 +4,18 @@ store nothing, and leave the session usable: the lease is released, or it expire
 
 import time
 import uuid
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import boto3
 import pytest
+from model_server import ModelServer
 
 from agent.aws_clients import AwsClients
 from agent.deadline import Deadline
 from agent.errors import StoreUnavailable
 from agent.settings import Settings
 from agent.store import SessionStore, open_store
-from model_server import ModelServer
 from tests.fixtures.moto_server import MotoServer
 from tests.fixtures.slow_s3 import SlowS3Proxy
 

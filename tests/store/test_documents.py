@@ -4,11 +4,11 @@ import threading
 from typing import Any
 
 import pytest
+from model_server import ModelServer
 
 from agent.errors import InvalidRequest, SessionNotFound
 from agent.store import SessionStore
 from agent.store.keys import SessionKeys, caller_segment
-from model_server import ModelServer
 
 from .helpers import CALLER, NEVER, Backend, chat, make_agent
 
@@ -107,15 +107,13 @@ def test_a_turn_reads_the_caller_document_and_changes_it_at_commit(
 
 
 def test_a_turn_that_raises_changes_no_caller_document(store: SessionStore, model_server: ModelServer) -> None:
-    with pytest.raises(RuntimeError):
-        with store.turn(CALLER, "s1", NEVER, caller_document="memory") as turn:
-            assert turn.caller_document is None
-            turn.change_caller_document(add("never stored"))
-            raise RuntimeError("the model failed")
+    with pytest.raises(RuntimeError), store.turn(CALLER, "s1", NEVER, caller_document="memory") as turn:
+        assert turn.caller_document is None
+        turn.change_caller_document(add("never stored"))
+        raise RuntimeError("the model failed")
     assert store.caller_document(CALLER, "memory", NEVER) is None
-    with store.turn(CALLER, "s1", NEVER) as turn:
-        with pytest.raises(ValueError):
-            turn.change_caller_document(add("which document?"))
+    with store.turn(CALLER, "s1", NEVER) as turn, pytest.raises(ValueError):
+        turn.change_caller_document(add("which document?"))
 
 
 def test_connections_are_bound_to_their_caller_and_unbound(store: SessionStore, backend: Backend) -> None:

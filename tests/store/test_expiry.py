@@ -2,18 +2,19 @@
 the caller has no session left; old connection bindings go; a sweep out of time resumes."""
 
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
+
+from model_server import ModelServer
 
 from agent.deadline import Deadline
 from agent.store import SessionStore
 from agent.store.keys import SessionKeys, caller_segment
-from model_server import ModelServer
 
 from .helpers import CALLER, NEVER, Backend, chat, history_texts
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def next_whole_second() -> datetime:

@@ -1,10 +1,10 @@
 """History slices: start, limit and the total, inside and outside the snapshot, on both backends."""
 
 import pytest
+from model_server import ModelServer
 
 from agent.errors import InvalidRequest
 from agent.store import SessionStore
-from model_server import ModelServer
 
 from .helpers import CALLER, NEVER, chat, seed
 

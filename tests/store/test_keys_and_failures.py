@@ -7,14 +7,22 @@ from typing import Any
 
 import boto3
 import pytest
+from model_server import ModelServer
 
 from agent.aws_clients import AwsClients
 from agent.errors import InvalidRequest, StoreUnavailable
 from agent.settings import Settings
 from agent.store import open_store
-from agent.store.keys import (SessionKeys, caller_document, caller_from_segment, caller_segment, check_session_id,
-                              connection, parse_caller_document, parse_session_key)
-from model_server import ModelServer
+from agent.store.keys import (
+    SessionKeys,
+    caller_document,
+    caller_from_segment,
+    caller_segment,
+    check_session_id,
+    connection,
+    parse_caller_document,
+    parse_session_key,
+)
 
 from .helpers import CALLER, NEVER, Backend, chat, history_texts
 

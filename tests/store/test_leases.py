@@ -4,11 +4,11 @@ commit point's compare-and-swap when two writers both believe they hold the sess
 import json
 
 import pytest
+from model_server import ModelServer
 
 from agent.errors import SessionBusy
 from agent.store import SessionStore
 from agent.store.keys import SessionKeys
-from model_server import ModelServer
 
 from .helpers import CALLER, NEVER, Backend, Clock, chat, history_texts, make_agent
 
@@ -23,9 +23,8 @@ def test_a_second_turn_on_a_busy_session_gets_session_busy_and_writes_nothing(
     chat(store, "s1", "Hey, my name is Arindam.", model_server)
     with store.turn(CALLER, "s1", NEVER) as turn:
         before = backend.stored()
-        with pytest.raises(SessionBusy) as busy:
-            with store.turn(CALLER, "s1", NEVER):
-                pytest.fail("the block must not run while another turn holds the session")
+        with pytest.raises(SessionBusy) as busy, store.turn(CALLER, "s1", NEVER):
+            pytest.fail("the block must not run while another turn holds the session")
         assert busy.value.retry_after == store.settings.lease_seconds
         assert busy.value.code == "session_busy"
         with pytest.raises(SessionBusy):
@@ -58,10 +57,9 @@ def test_a_holder_that_dies_blocks_the_session_until_its_lease_expires(
 def test_the_lease_is_released_when_the_block_raises(
     store: SessionStore, backend: Backend, model_server: ModelServer
 ) -> None:
-    with pytest.raises(RuntimeError):
-        with store.turn(CALLER, "s1", NEVER) as turn:
-            make_agent(turn.session_manager, model_server)("hello")
-            raise RuntimeError("the request failed after the model answered")
+    with pytest.raises(RuntimeError), store.turn(CALLER, "s1", NEVER) as turn:
+        make_agent(turn.session_manager, model_server)("hello")
+        raise RuntimeError("the request failed after the model answered")
     assert backend.stored() == {}
     assert chat(store, "s1", "again", model_server) == "Noted: again"
 
@@ -71,11 +69,10 @@ def test_a_turn_that_outlived_its_lease_and_was_taken_over_is_not_stored(
 ) -> None:
     store = short_lease_store
     chat(store, "s1", "first", model_server)
-    with pytest.raises(SessionBusy):
-        with store.turn(CALLER, "s1", NEVER) as turn:
-            make_agent(turn.session_manager, model_server)("slow turn")
-            clock.advance(1.1)  # the lease runs out; another request takes the session over
-            chat(store, "s1", "second", model_server)
+    with pytest.raises(SessionBusy), store.turn(CALLER, "s1", NEVER) as turn:
+        make_agent(turn.session_manager, model_server)("slow turn")
+        clock.advance(1.1)  # the lease runs out; another request takes the session over
+        chat(store, "s1", "second", model_server)
     assert user_texts(store, "s1") == ["first", "second"]
 
 
@@ -118,9 +115,8 @@ def test_the_commit_point_is_a_compare_and_swap_a_writer_that_lost_the_race_stor
         return put_if_match(self, key, body, etag)
 
     monkeypatch.setattr(objects, "put_if_match", meanwhile)
-    with pytest.raises(SessionBusy) as busy:
-        with store.turn(CALLER, "s1", NEVER) as turn:
-            make_agent(turn.session_manager, model_server)("the loser")
+    with pytest.raises(SessionBusy) as busy, store.turn(CALLER, "s1", NEVER) as turn:
+        make_agent(turn.session_manager, model_server)("the loser")
     assert committed, "the race ran"
     assert busy.value.retry_after == 1
     assert backend.stored() == committed  # the winner's turn, whole: the loser's agent.json was refused
@@ -133,12 +129,11 @@ def test_a_writer_that_lost_the_race_never_overwrites_committed_messages(
     store: SessionStore, backend: Backend, model_server: ModelServer
 ) -> None:
     chat(store, "s1", "first", model_server)
-    with pytest.raises(SessionBusy):
-        with store.turn(CALLER, "s1", NEVER) as turn:
-            make_agent(turn.session_manager, model_server)("the loser")
-            steal_the_lease(store, "s1")
-            chat(store, "s1", "the winner", model_server)  # commits messages 2 and 3 first
-            committed = backend.stored()
+    with pytest.raises(SessionBusy), store.turn(CALLER, "s1", NEVER) as turn:
+        make_agent(turn.session_manager, model_server)("the loser")
+        steal_the_lease(store, "s1")
+        chat(store, "s1", "the winner", model_server)  # commits messages 2 and 3 first
+        committed = backend.stored()
     assert backend.stored() == committed
     assert [text for role, text in history_texts(store, "s1") if role == "user"] == ["first", "the winner"]
 
@@ -146,12 +141,11 @@ def test_a_writer_that_lost_the_race_never_overwrites_committed_messages(
 def test_a_new_session_racing_a_writer_that_created_it_first_stores_nothing(
     store: SessionStore, backend: Backend, model_server: ModelServer
 ) -> None:
-    with pytest.raises(SessionBusy):
-        with store.turn(CALLER, "s1", NEVER) as turn:
-            make_agent(turn.session_manager, model_server)("the loser")
-            steal_the_lease(store, "s1")
-            chat(store, "s1", "the winner", model_server)
-            committed = backend.stored()
+    with pytest.raises(SessionBusy), store.turn(CALLER, "s1", NEVER) as turn:
+        make_agent(turn.session_manager, model_server)("the loser")
+        steal_the_lease(store, "s1")
+        chat(store, "s1", "the winner", model_server)
+        committed = backend.stored()
     assert backend.stored() == committed
     assert history_texts(store, "s1") == [("user", "the winner"), ("assistant", "Noted: the winner")]
 
@@ -162,9 +156,8 @@ def test_leases_and_turns_work_on_a_versioned_bucket_like_the_deployed_one(
     s3_backend.s3.put_bucket_versioning(Bucket="test-sessions", VersioningConfiguration={"Status": "Enabled"})
     for text in ("Hey, my name is Arindam.", "Do you remember my name?"):
         chat(s3_store, "s1", text, model_server)  # the second turn re-creates the lease over a delete marker
-    with s3_store.turn(CALLER, "s1", NEVER):
-        with pytest.raises(SessionBusy):
-            chat(s3_store, "s1", "in between", model_server)
+    with s3_store.turn(CALLER, "s1", NEVER), pytest.raises(SessionBusy):
+        chat(s3_store, "s1", "in between", model_server)
     assert history_texts(s3_store, "s1")[-1] == ("assistant", "Yes, your name is Arindam.")
     s3_store.delete(CALLER, "s1", NEVER)
     assert s3_backend.stored() == {}

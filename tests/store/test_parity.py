@@ -7,12 +7,12 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from model_server import ModelServer, Reply
 from strands.session.file_session_manager import FileSessionManager
 from strands.session.s3_session_manager import S3SessionManager
 
 from agent.store import SessionStore
 from agent.store.keys import caller_segment
-from model_server import ModelServer, Reply
 
 from .helpers import CALLER, NEVER, Backend, chat, make_agent
 

@@ -1,10 +1,10 @@
 """A turn is stored whole or not at all; reads inside it see its writes; callers stay apart."""
 
 import pytest
+from model_server import ModelServer, Reply
 
 from agent.errors import InvalidRequest, SessionNotFound
 from agent.store import SessionStore
-from model_server import ModelServer, Reply
 
 from .helpers import CALLER, NEVER, Backend, chat, history_texts, make_agent, texts
 
@@ -12,10 +12,9 @@ from .helpers import CALLER, NEVER, Backend, chat, history_texts, make_agent, te
 def test_a_block_that_raises_on_a_new_session_stores_nothing(
     store: SessionStore, backend: Backend, model_server: ModelServer
 ) -> None:
-    with pytest.raises(RuntimeError):
-        with store.turn(CALLER, "new", NEVER) as turn:
-            make_agent(turn.session_manager, model_server)("Hey, my name is Arindam.")
-            raise RuntimeError("failed before the reply went out")
+    with pytest.raises(RuntimeError), store.turn(CALLER, "new", NEVER) as turn:
+        make_agent(turn.session_manager, model_server)("Hey, my name is Arindam.")
+        raise RuntimeError("failed before the reply went out")
     assert backend.stored() == {}  # not even session.json, and no lease left behind
     with pytest.raises(SessionNotFound):
         store.history(CALLER, "new", 0, 10, NEVER)
@@ -102,9 +101,8 @@ def test_callers_cannot_reach_each_others_sessions_whatever_their_names(
 def test_a_bad_session_id_is_refused_before_anything_is_stored(
     store: SessionStore, backend: Backend, session_id: str
 ) -> None:
-    with pytest.raises(InvalidRequest):
-        with store.turn(CALLER, session_id, NEVER):
-            pytest.fail("the block must not run")
+    with pytest.raises(InvalidRequest), store.turn(CALLER, session_id, NEVER):
+        pytest.fail("the block must not run")
     assert backend.stored() == {}
 
 

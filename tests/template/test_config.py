@@ -8,16 +8,26 @@ import tomllib
 from pathlib import Path
 
 import pytest
-from aws_lambda_powertools.utilities.parser.models import (APIGatewayProxyEventV2Model,
-                                                           APIGatewayWebSocketConnectEventModel,
-                                                           APIGatewayWebSocketDisconnectEventModel,
-                                                           APIGatewayWebSocketMessageEventModel)
+from aws_lambda_powertools.utilities.parser.models import (
+    APIGatewayProxyEventV2Model,
+    APIGatewayWebSocketConnectEventModel,
+    APIGatewayWebSocketDisconnectEventModel,
+    APIGatewayWebSocketMessageEventModel,
+)
 
 from agent.settings import Settings
-from tests.template.stack import (AGENT, CONVERSATION_FUNCTIONS, EVENTS, ROOT, WORKER, Stack, environment,
-                                  tool_environment, tool_python)
+from tests.template.stack import (
+    AGENT,
+    CONVERSATION_FUNCTIONS,
+    EVENTS,
+    ROOT,
+    WORKER,
+    Stack,
+    environment,
+    tool_environment,
+    tool_python,
+)
 from tests.template.test_api import ROUTES, WEBSOCKET_ROUTES
-
 
 # ---- parameters and outputs ------------------------------------------------------------------
 
@@ -237,7 +247,8 @@ def test_other_sources_carry_a_direct_invocation_object() -> None:
 def test_local_twin_serves_the_routes_the_template_deploys() -> None:
     """The twin (tools/twin) routes HTTP requests by docs/openapi.json and WebSocket messages by the
     template's route keys; its own paths (the chat page, /docs, /ws, /_aws/...) are no API route."""
-    from twin.events import routes as twin_routes, websocket_routes  # tools/ is on the path
+    from twin.events import routes as twin_routes  # tools/ is on the path
+    from twin.events import websocket_routes
     from twin.pages import RESERVED_PATHS, RESERVED_PREFIXES
 
     assert set(twin_routes()) == ROUTES

@@ -6,8 +6,18 @@ import re
 import pytest
 
 from agent.settings import Settings
-from tests.template.stack import (AGENT, ALTERNATIVE, AUTHORIZER, CONVERSATION_FUNCTIONS, EVENTS, ISSUER, ROOT, WORKER,
-                                  Stack, environment)
+from tests.template.stack import (
+    AGENT,
+    ALTERNATIVE,
+    AUTHORIZER,
+    CONVERSATION_FUNCTIONS,
+    EVENTS,
+    ISSUER,
+    ROOT,
+    WORKER,
+    Stack,
+    environment,
+)
 
 # Everything the conversation code reads (agent.Settings and the handler) plus what the libraries read.
 FUNCTION_VARIABLES = {

@@ -7,8 +7,21 @@ import json
 
 import pytest
 
-from tests.template.stack import (AGENT, ALTERNATIVE, AUTHORIZER, CONVERSATION_FUNCTIONS, KEY_ARN, SECRET_ARN, WORKER,
-                                  Stack, as_list, granted, role_policies, select, statements)
+from tests.template.stack import (
+    AGENT,
+    ALTERNATIVE,
+    AUTHORIZER,
+    CONVERSATION_FUNCTIONS,
+    KEY_ARN,
+    SECRET_ARN,
+    WORKER,
+    Stack,
+    as_list,
+    granted,
+    role_policies,
+    select,
+    statements,
+)
 
 BASIC = ["arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole", "arn:aws:iam::aws:policy/AWSXrayWriteOnlyAccess"]
 OBJECTS = {"Fn::Sub": "${SessionsBucket.Arn}/sessions/*"}

@@ -4,7 +4,8 @@ by the role of the function that made it, on the resources the stack creates."""
 
 import json
 import os
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import boto3
 import pytest

@@ -10,13 +10,14 @@ import json
 import os
 import time
 import uuid
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Iterator
+from typing import Any
 
 import aiohttp
 import pytest
-
 from model_timing import TimedModel
+
 from twin.config import Config
 from twin.server import Twin, TwinThread
 from twin.terminal import Terminal

@@ -10,9 +10,9 @@ import time
 import urllib.request
 
 import pytest
-
 from agent_client import AgentClient, Target
 from model_server import Reply
+
 from tests.conftest import ROOT
 from tests.twin.conftest import history, run, session_id
 

@@ -12,12 +12,13 @@ import os
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
-
 from model_server import Reply
+
 from tests.conftest import ROOT
 from tests.twin.conftest import session_id
 

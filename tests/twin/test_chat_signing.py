@@ -5,15 +5,22 @@ it); the HTTP requests' headers; the token on the URL; what a refusal says (one 
 import asyncio
 import hashlib
 import hmac
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from urllib.parse import parse_qsl, quote, urlsplit
 
 import pytest
+from agent_client import (
+    AgentClient,
+    AwsAuth,
+    Problem,
+    Target,
+    TokenAuth,
+    presign_websocket_url,
+    region_of,
+    signed_headers,
+)
 from aiohttp import web
 from botocore.credentials import Credentials
-
-from agent_client import (AgentClient, AwsAuth, Problem, Target, TokenAuth, presign_websocket_url, region_of,
-                          signed_headers)
 
 HOST = "a1b2c3d4e5.execute-api.eu-west-2.amazonaws.com"
 URL = f"wss://{HOST}/prod"
@@ -44,7 +51,7 @@ def test_the_websocket_url_is_presigned_for_execute_api_in_the_urls_region_with_
     parts = urlsplit(signed)
     params = dict(parse_qsl(parts.query))
     assert (parts.scheme, parts.netloc, parts.path) == ("wss", HOST, "/prod")
-    today = datetime.now(timezone.utc).strftime("%Y%m%d")
+    today = datetime.now(UTC).strftime("%Y%m%d")
     assert params["X-Amz-Credential"] == f"{KEY}/{today}/eu-west-2/execute-api/aws4_request"
     assert params["X-Amz-Algorithm"] == "AWS4-HMAC-SHA256" and params["X-Amz-SignedHeaders"] == "host"
     assert 0 < int(params["X-Amz-Expires"]) <= 900

@@ -6,8 +6,8 @@ import os
 import signal
 
 import pytest
-
 from model_server import Reply
+
 from tests.twin.conftest import post, run, session_id, until
 
 pytestmark = pytest.mark.slow

@@ -6,8 +6,8 @@ import socket
 from collections import Counter
 
 import pytest
-
 from model_server import Reply
+
 from tests.twin.conftest import history, post, run, session_id
 
 pytestmark = pytest.mark.slow

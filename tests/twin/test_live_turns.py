@@ -5,8 +5,8 @@ import asyncio
 import time
 
 import pytest
-
 from model_server import Reply
+
 from tests.twin.conftest import FUNCTION_TIMEOUT, Socket, history, post, run, session_id, until
 
 pytestmark = pytest.mark.slow

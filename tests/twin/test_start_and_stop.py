@@ -13,10 +13,10 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from model_server import ModelServer
 
 from tests.conftest import ROOT
 from tests.twin.conftest import function_env
-from model_server import ModelServer
 from twin.config import Config
 from twin.server import Twin, model_answers
 

@@ -2,7 +2,8 @@
 management API emulated by moto (in-process)."""
 
 import json
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 from urllib.parse import quote
 
 import pytest

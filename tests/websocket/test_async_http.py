@@ -6,8 +6,8 @@ import threading
 import time
 
 import pytest
-
 from model_server import Reply
+
 from tests.conftest import Api
 
 SESSION = "user_arindam_convo_123"

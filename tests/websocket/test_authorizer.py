@@ -12,9 +12,10 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import jwt
 import pytest
@@ -115,9 +116,8 @@ def authorize(token: str | None) -> dict[str, Any]:
 def refused(token: str | None, caplog: pytest.LogCaptureFixture) -> str:
     """Asserts API Gateway's 401 contract; returns what was logged (which must not hold the token)."""
     caplog.clear()
-    with caplog.at_level(logging.INFO, logger="handler.authorizer"):
-        with pytest.raises(Exception) as raised:
-            authorize(token)
+    with caplog.at_level(logging.INFO, logger="handler.authorizer"), pytest.raises(Exception) as raised:
+        authorize(token)
     assert str(raised.value) == "Unauthorized" and type(raised.value) is Exception
     logged = caplog.text
     assert "connection refused" in logged

@@ -4,8 +4,8 @@ one error; frames act for the connection's caller only; every frame fits API Gat
 import json
 
 import pytest
-
 from model_server import Reply
+
 from tests.websocket.conftest import ALICE, BOB
 
 SESSION = "user_arindam_convo_123"

@@ -5,8 +5,8 @@ the function never reads them. A malformed value stops `make dev` with one line 
 """
 
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 from .environment import SettingsProblem
 

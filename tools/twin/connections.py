@@ -11,7 +11,8 @@ import json
 import secrets
 import string
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
+
 from aiohttp import web
 
 PREFIX = "/_aws/connections"
@@ -39,8 +40,8 @@ class Connection:
     socket: web.WebSocketResponse
     source_ip: str
     user_agent: str
-    connected_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
-    last_active_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    connected_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    last_active_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
 
 class Connections:
@@ -57,7 +58,7 @@ class Connections:
 
     def touch(self, connection_id: str) -> None:
         if connection_id in self.live:
-            self.live[connection_id].last_active_at = datetime.now(timezone.utc)
+            self.live[connection_id].last_active_at = datetime.now(UTC)
 
     def add_routes(self, app: web.Application) -> None:
         path = PREFIX + "/@connections/{connection_id}"

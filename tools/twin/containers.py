@@ -16,10 +16,11 @@ import os
 import signal
 import threading
 import uuid
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from multiprocessing import reduction
 from multiprocessing.connection import Connection
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from . import runtime, snapshot
 from .config import Function
@@ -259,7 +260,7 @@ class Pool:
         loop.add_reader(container.channel.fileno(), readable)
         try:
             message = await asyncio.wait_for(answer, self.function.timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             loop.remove_reader(container.channel.fileno())
             container.kill()  # Lambda ends the environment of an invocation that overran
             self._lost(container, f"timed out after {self.function.timeout:.0f} s")

@@ -8,8 +8,8 @@ Shared by `make dev` and `make invoke`. The template sets the same variables whe
 import importlib.util
 import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 from .events import ACCOUNT, REGION
 

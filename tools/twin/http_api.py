@@ -49,7 +49,7 @@ class HttpApi:
         try:
             # The function goes on after API Gateway gives up on it, holding its container.
             outcome = await asyncio.wait_for(asyncio.shield(invocation), self.timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return _message(503, "Service Unavailable", request_id), f"no answer in {self.timeout:.0f} s"
         except asyncio.CancelledError:
             if not invocation.cancelled():  # this request was cancelled, not its invocation

@@ -15,8 +15,8 @@ from typing import Any
 
 from .containers import Outcome, Pool
 from .events import sqs_event
-from .turn_queue import FifoQueue, Message
 from .terminal import Terminal, short_turn_id
+from .turn_queue import FifoQueue, Message
 
 MAX_RECEIVES = 3
 REDELIVERY_SECONDS = 2.0
@@ -49,7 +49,7 @@ class TurnPoller:
                 return message
             try:
                 await asyncio.wait_for(self.changed.wait(), self.queue.seconds_to_next_visible())
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
 
     async def _deliver(self, message: Message) -> None:

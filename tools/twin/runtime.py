@@ -10,8 +10,9 @@ import os
 import signal
 import time
 import traceback
+from collections.abc import Mapping
 from multiprocessing.connection import Connection
-from typing import Any, Mapping
+from typing import Any
 
 from .environment import put_code_on_path
 from .lambda_context import LambdaContext

@@ -15,7 +15,8 @@ import os
 import socket
 import threading
 import time
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from aiohttp import ClientError, ClientSession, ClientTimeout, web
 
@@ -26,8 +27,8 @@ from .containers import InitFailed, Pool, launcher
 from .http_api import HAS_LINE, MAX_BODY_BYTES, HttpApi
 from .pages import Pages
 from .poller import TurnPoller
-from .turn_queue import FifoQueue, SqsApi
 from .terminal import Terminal, quiet_aiohttp_logs
+from .turn_queue import FifoQueue, SqsApi
 from .websocket_api import WebSocketApi
 
 MODEL_CHECK_SECONDS = 3.0
@@ -170,7 +171,7 @@ async def model_answers(base: str) -> str:
             async with session.get(base.rstrip("/") + "/models") as response:
                 # Any status means it is listening; a 401 or 404 is worth showing (a key, a path).
                 return "answering" if response.status < 300 else f"answering (GET /models: {response.status})"
-    except asyncio.TimeoutError:
+    except TimeoutError:
         reason = f"no answer in {MODEL_CHECK_SECONDS:.0f} s"
     except ClientError as error:
         cause = getattr(error, "os_error", None)

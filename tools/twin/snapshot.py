@@ -11,12 +11,11 @@ new container, then "stop" (or the channel closing), which ends every container 
 
 import os
 import signal
+from collections.abc import Mapping
 from multiprocessing import reduction
 from multiprocessing.connection import Connection
-from typing import Mapping
 
 from . import runtime
-
 
 
 def main(control: Connection, env: Mapping[str, str]) -> None:

@@ -90,7 +90,7 @@ class WebSocketApi:
         invocation = asyncio.ensure_future(self.pool.invoke(event))
         try:
             return await asyncio.wait_for(asyncio.shield(invocation), INTEGRATION_TIMEOUT_SECONDS)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return Outcome(error={"errorType": "Integration.Timeout", "errorMessage": "Endpoint request timed out"},
                            seconds=INTEGRATION_TIMEOUT_SECONDS)
 

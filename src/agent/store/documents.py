@@ -12,7 +12,8 @@ import copy
 import json
 import random
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from ..errors import SessionBusy
 from .failures import store_errors

@@ -17,7 +17,7 @@ thing it finds idle, so each run makes progress.
 
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from ..deadline import Deadline
@@ -45,7 +45,7 @@ class Listing:
 
 def expire_idle(store: "SessionStore", now: datetime, deadline: Deadline) -> list[str]:
     """Delete whole idle sessions; ``caller/session_id`` of each one deleted."""
-    now = now if now.tzinfo else now.replace(tzinfo=timezone.utc)
+    now = now if now.tzinfo else now.replace(tzinfo=UTC)
     cutoff = now - timedelta(days=store.settings.session_ttl_days)
     objects = store.objects.within(deadline)
     with store_errors("listing sessions"):
@@ -106,12 +106,11 @@ def survey(objects: ObjectStore, cursor: str | None, deadline: Deadline, cutoff:
 def expire(store: "SessionStore", objects: ObjectStore, keys: SessionKeys, cutoff: datetime) -> bool:
     """Delete the session if it is still idle, under its lease; False if busy or used since."""
     try:
-        with store.leased(keys, objects):
-            with store_errors("expiring a session"):
-                stored = list(objects.list(keys.folder))
-                if not stored or max(o.last_modified for o in stored) >= cutoff:
-                    return False  # only a stale lease (now released), or used since the listing
-                objects.delete([o.key for o in stored])
+        with store.leased(keys, objects), store_errors("expiring a session"):
+            stored = list(objects.list(keys.folder))
+            if not stored or max(o.last_modified for o in stored) >= cutoff:
+                return False  # only a stale lease (now released), or used since the listing
+            objects.delete([o.key for o in stored])
     except SessionBusy:
         return False
     logger.info("expired idle session %s", keys.label)

@@ -7,8 +7,9 @@ detail goes to the log only. Domain errors (SessionBusy, SessionNotFound, ...) p
 import functools
 import json
 import logging
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, Callable, Iterator, TypeVar
+from typing import Any, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 from strands.types.exceptions import SessionException

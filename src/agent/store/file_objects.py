@@ -16,10 +16,11 @@ import os
 import stat
 import tempfile
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
-from typing import Any, Iterator
+from datetime import UTC, datetime
+from typing import Any
 
 from ..deadline import Deadline
 from .objects import ListedObject, StoredObject
@@ -54,7 +55,7 @@ class FileObjects:
         with os.fdopen(fd, "rb") as file:
             body = file.read()
             modified = os.fstat(file.fileno()).st_mtime
-        return StoredObject(key, body, etag_of(body), datetime.fromtimestamp(modified, tz=timezone.utc))
+        return StoredObject(key, body, etag_of(body), datetime.fromtimestamp(modified, tz=UTC))
 
     def get_many(self, keys: list[str]) -> list[StoredObject | None]:
         return [self.get(key) for key in keys]
@@ -113,7 +114,7 @@ class FileObjects:
             with suppress(FileNotFoundError):  # deleted since the walk
                 status = os.lstat(self._path(key))
                 if not stat.S_ISLNK(status.st_mode):
-                    yield ListedObject(key, datetime.fromtimestamp(status.st_mtime, tz=timezone.utc))
+                    yield ListedObject(key, datetime.fromtimestamp(status.st_mtime, tz=UTC))
 
     # ---- inside the lock ------------------------------------------------------------------
     def _write(self, key: str, body: bytes) -> str:

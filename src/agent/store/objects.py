@@ -10,9 +10,10 @@ put_if_match and delete_if_match (If-Match: <etag>). ETags are opaque strings; c
 never parse them.
 """
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Iterator, Protocol
+from typing import Protocol
 
 from ..deadline import Deadline
 

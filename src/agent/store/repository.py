@@ -25,8 +25,9 @@ Strands' own S3/File repositories it changes only *when* and *how much* is read 
 
 import dataclasses
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 from strands.session.session_repository import SessionRepository
 from strands.types.exceptions import SessionException

@@ -8,9 +8,10 @@ A lost condition is 412 PreconditionFailed, or 409 ConditionalRequestConflict wh
 conditional writes race; both mean "someone else got there first", never a store failure.
 """
 
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Iterator, TypeVar
+from typing import Any, TypeVar
 
 from botocore.exceptions import ClientError
 

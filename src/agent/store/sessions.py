@@ -3,10 +3,11 @@ small documents around sessions (records, caller documents, connections)."""
 
 import logging
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Any, Iterator
+from datetime import UTC, datetime
+from typing import Any
 
 from strands.session.repository_session_manager import RepositorySessionManager
 from strands.types.session import SessionMessage
@@ -118,10 +119,9 @@ class SessionStore:
         """Delete every object in the session's folder under its lease (SessionBusy while a turn runs)."""
         keys = SessionKeys.of(caller, session_id)
         objects = self.objects.within(deadline)
-        with self.leased(keys, objects):
-            with store_errors("deleting a session"):
-                found = [o.key for o in objects.list(keys.folder)]
-                objects.delete(found)
+        with self.leased(keys, objects), store_errors("deleting a session"):
+            found = [o.key for o in objects.list(keys.folder)]
+            objects.delete(found)
         if not found:
             raise SessionNotFound(f"Session {session_id} does not exist.")
 
@@ -168,7 +168,7 @@ class SessionStore:
             return change_document(self.objects.within(deadline), key, change)
 
     def bind_connection(self, connection_id: str, caller: str, deadline: Deadline) -> None:
-        binding = {"caller": caller, "connected_at": datetime.now(timezone.utc).isoformat()}
+        binding = {"caller": caller, "connected_at": datetime.now(UTC).isoformat()}
         with store_errors("binding a connection"):
             self.objects.within(deadline).put(layout.connection(connection_id), encode(binding))
 
