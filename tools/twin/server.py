@@ -11,27 +11,25 @@ the management API, the turn queue and Lambda's poller, in front of the function
 
 import asyncio
 import errno
-import os
 import socket
 import threading
 import time
 from collections.abc import Mapping
 from typing import Any
 
-from aiohttp import ClientError, ClientSession, ClientTimeout, web
+from aiohttp import web
 
 from . import environment
 from .config import Config
 from .connections import Connections
 from .containers import InitFailed, Pool, launcher
 from .http_api import HAS_LINE, MAX_BODY_BYTES, HttpApi
+from .model_check import model_answers
 from .pages import Pages
 from .poller import TurnPoller
 from .terminal import Terminal, quiet_aiohttp_logs
 from .turn_queue import FifoQueue, SqsApi
 from .websocket_api import WebSocketApi
-
-MODEL_CHECK_SECONDS = 3.0
 
 
 class PortTaken(Exception):
@@ -75,9 +73,11 @@ class Twin:
 
     async def _start(self, sock: socket.socket, started: float) -> None:
         config, loop = self.config, asyncio.get_running_loop()
+        how = "forked after one init" if config.start_method == "fork" else "each runs init"
         self.terminal.line(f"starting {config.workers} AgentFunction and {config.turn_workers} TurnWorkerFunction "
-                           f"containers ({'forked after one init' if config.start_method == 'fork' else 'each runs init'})…")
-        function_env = environment.function_environment(self.env, self.url, config.function_timeout, config.turn_timeout)
+                           f"containers ({how})…")
+        function_env = environment.function_environment(self.env, self.url, config.function_timeout,
+                                                        config.turn_timeout)
         self.launcher.begin(function_env)
         self.report = await loop.run_in_executor(None, self.launcher.wait_ready)
         if "failed" in self.report:
@@ -104,6 +104,7 @@ class Twin:
         self.terminal.line(await model_line)
 
     def _app(self, queue: FifoQueue) -> web.Application:
+        assert self.websocket is not None, "made by _start before the routes"
         app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[self._page_lines])
         Pages(self.ws_url).add_routes(app)
         app.router.add_get("/ws", self.websocket.handle)
@@ -162,23 +163,6 @@ class Twin:
             await self.runner.cleanup()
             self.runner = None
         await asyncio.get_running_loop().run_in_executor(None, self.launcher.stop)
-
-
-async def model_answers(base: str) -> str:
-    """One cheap request (GET {base}/models): any HTTP answer means something is listening."""
-    try:
-        async with ClientSession(timeout=ClientTimeout(total=MODEL_CHECK_SECONDS)) as session:
-            async with session.get(base.rstrip("/") + "/models") as response:
-                # Any status means it is listening; a 401 or 404 is worth showing (a key, a path).
-                return "answering" if response.status < 300 else f"answering (GET /models: {response.status})"
-    except TimeoutError:
-        reason = f"no answer in {MODEL_CHECK_SECONDS:.0f} s"
-    except ClientError as error:
-        cause = getattr(error, "os_error", None)
-        reason = os.strerror(cause.errno).lower() if getattr(cause, "errno", None) else str(cause or error)
-    local = any(host in base for host in ("127.0.0.1", "localhost", "[::1]"))
-    hint = " — start it with `make model`" if local else " — check MODEL_API_BASE and the network"
-    return f"not answering ({reason}){hint}"
 
 
 async def _no_such_aws_api(request: web.Request) -> web.Response:
