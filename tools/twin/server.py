@@ -27,6 +27,7 @@ from .http_api import HAS_LINE, MAX_BODY_BYTES, HttpApi
 from .model_check import model_answers
 from .pages import Pages
 from .poller import TurnPoller
+from .refusals import Runner, json_refusals
 from .terminal import Terminal, quiet_aiohttp_logs
 from .turn_queue import FifoQueue, SqsApi
 from .websocket_api import WebSocketApi
@@ -44,7 +45,7 @@ class Twin:
         self.terminal = terminal or Terminal()
         self.launcher = launcher(config.start_method)
         self.connections = Connections()
-        self.runner: web.AppRunner | None = None
+        self.runner: Runner | None = None
         self.pools: dict[str, Pool] = {}
         self.poller: TurnPoller | None = None
         self.websocket: WebSocketApi | None = None
@@ -95,7 +96,7 @@ class Twin:
                                       f"127.0.0.1:{self.port}")
         app = self._app(queue)
         quiet_aiohttp_logs(self.terminal)
-        self.runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=1.0)
+        self.runner = Runner(app, handle_signals=False, access_log=None, shutdown_timeout=1.0)
         await self.runner.setup()
         await web.SockSite(self.runner, sock).start()
         self.terminal.line(f"ready in {time.monotonic() - started:.1f} s: serving {self.url} (chat page /, API docs "
@@ -105,14 +106,15 @@ class Twin:
 
     def _app(self, queue: FifoQueue) -> web.Application:
         assert self.websocket is not None, "made by _start before the routes"
-        app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[self._page_lines])
+        app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[self._page_lines, json_refusals])
         Pages(self.ws_url).add_routes(app)
         app.router.add_get("/ws", self.websocket.handle)
         self.connections.add_routes(app)
         SqsApi(queue, environment.queue_url(self.url)).add_routes(app)
-        app.router.add_route("*", "/_aws/{rest:.*}", _no_such_aws_api)
-        # Everything else is the HTTP API's (a GET of a page path falls through for other methods).
-        app.router.add_route("*", "/{path:.*}", HttpApi(self.pools[self.config.agent.name], self.terminal).handle)
+        app.router.add_route("*", r"/_aws/{rest:[\s\S]*}", _no_such_aws_api)
+        # Everything else is the HTTP API's (a GET of a page path falls through for other methods),
+        # whatever the path holds: an encoded newline (`.` would not match it) goes to the function too.
+        app.router.add_route("*", r"/{path:[\s\S]*}", HttpApi(self.pools[self.config.agent.name], self.terminal).handle)
         return app
 
     @web.middleware
