@@ -8,9 +8,13 @@ PORT ?= 3000
 
 .PHONY: help uv setup dev chat browser invoke test test-fast openapi lint validate build deploy deploy-guided
 
+# The variables the help text names, shown with their values (make help PORT=8080 shows 8080)
+HELP_VARIABLES := PORT CHROMIUM ARCH
+
 help: ## this list: every target, what it does
 	@echo "make <target>   (first time: make dev, in another terminal make chat; the tests: make test)"
-	@awk 'BEGIN {FS = ":[^#]*## "} /^[a-zA-Z0-9_-]+:[^#]*## / {printf "  %-15s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":[^#]*## "} /^[a-zA-Z0-9_-]+:[^#]*## / {printf "  %-15s %s\n", $$1, $$2}' $(MAKEFILE_LIST) \
+		| sed $(foreach v,$(HELP_VARIABLES),-e 's|$$($(v))|$($(v))|g')
 
 uv: ## uv itself, if it is not on PATH: a venv of its own under .tools/uv
 	@$(UV) --version >/dev/null 2>&1 || { python3 -m venv .tools/uv && .tools/uv/bin/pip install --quiet "uv==$(UV_VERSION)"; }
@@ -28,7 +32,7 @@ TWIN_SETTINGS := WORKERS TURN_WORKERS FUNCTION_TIMEOUT TURN_TIMEOUT MODEL_CHECK
 dev: setup ## serve the agent as Lambda would: HTTP and ws://.../ws on 127.0.0.1:$(PORT), queued turns, chat page, /docs
 	PORT=$(PORT) $(foreach v,$(TWIN_SETTINGS),$(if $($(v)),$(v)=$($(v)))) $(UV) run --frozen python tools/dev.py
 
-chat: setup ## chat in the terminal, replies streaming: the twin on $(PORT) [SESSION=id], or a stack: CHAT_ARGS="--url wss://… --api https://…"
+chat: setup ## chat in the terminal, replies streaming: the twin on port $(PORT) [SESSION=id], or a stack: CHAT_ARGS="--url wss://… --api https://…"
 	@$(UV) run --frozen python tools/chat.py --port $(PORT) $(if $(SESSION),--session $(SESSION)) $(CHAT_ARGS)
 
 # The chat page's browser test drives Debian's chromium (Playwright's own browser downloads are
@@ -49,9 +53,18 @@ browser: ## Debian's chromium for the chat page's browser test, if $(CHROMIUM) i
 		|| echo "apt-get could not install chromium: see build/browser.log" | tee -a build/browser.log; \
 	fi; }
 
+# botocore has no default region: a WebSocket event's management client stopped with NoRegionError.
+# The twin's region (tools/twin/events.py, as make dev uses) unless one is configured: in the shell
+# (AWS_DEFAULT_REGION, or AWS_REGION, which botocore does not read), in .env, or in an AWS config file.
+TWIN_REGION := us-east-1
+AWS_CONFIG_FILE ?= $(HOME)/.aws/config
+DOTENV_FILE ?= .env
+INVOKE_REGION = $(if $(AWS_DEFAULT_REGION)$(AWS_PROFILE)$(wildcard $(AWS_CONFIG_FILE)),,$(if \
+	$(shell grep -sE '^[[:space:]]*(export[[:space:]]+)?AWS_DEFAULT_REGION=' $(DOTENV_FILE)),,$(or $(AWS_REGION),$(TWIN_REGION))))
+
 invoke: setup ## run the handler on one event file: make invoke EVENT=events/post_message.json
 	@test -n "$(EVENT)" || { echo "usage: make invoke EVENT=events/<file>.json"; exit 2; }
-	$(UV) run --frozen python tools/invoke.py $(EVENT)
+	$(if $(INVOKE_REGION),AWS_DEFAULT_REGION=$(INVOKE_REGION) )$(UV) run --frozen python tools/invoke.py $(EVENT)
 
 model: setup ## the test model alone on http://127.0.0.1:8000/v1, with its log (make dev starts one when no MODEL_ID is set)
 	$(UV) run --frozen python tools/model_server.py --port 8000 $(if $(MODEL_HOST),--host $(MODEL_HOST))
@@ -80,10 +93,14 @@ lint: setup ## cfn-lint, sam validate --lint and checkov on the template
 build: setup ## sam build: the functions' artifact for the template's Architecture (no Docker)
 	$(UV) run --frozen --project tools/sam sam build $(SAM_ARGS)
 
+# Credentials and region are looked for first (locally, by the SAM CLI's botocore): without them SAM
+# fails only after it has started, and --guided after asking every question.
 deploy: setup ## sam deploy: the stack as samconfig.toml describes it (after make build)
+	@$(UV) run --frozen --project tools/sam python tools/deploy_check.py -- $(SAM_ARGS)
 	$(UV) run --frozen --project tools/sam sam deploy $(SAM_ARGS)
 
 deploy-guided: setup ## sam deploy --guided: the first deploy, asks for the region and parameters and saves them
+	@$(UV) run --frozen --project tools/sam python tools/deploy_check.py --guided -- $(SAM_ARGS)
 	$(UV) run --frozen --project tools/sam sam deploy --guided $(SAM_ARGS)
 
 # ---- benchmarks -----------------------------------------------------------------

@@ -13,7 +13,9 @@ when, like the HTTP API's JWT authorizer would:
 Allowed: an IAM policy allowing execute-api:Invoke on the connect route, principalId = sub, and
 the context {"caller": "jwt:<sub>"} that the function binds the connection to. Anything else:
 `Exception("Unauthorized")`, which API Gateway answers with 401; the reason is logged, the token
-never is.
+never is. That is the only exception it raises, whatever the event, the token's claims or the
+issuer's documents hold: any other would be a 500 at $connect. A function deployed without
+JWT_ISSUER or JWT_AUDIENCE refuses every connection too, and logs that at ERROR.
 
 This function must start fast: it imports PyJWT and the standard library only, nothing of the
 agent, LiteLLM, Strands or Powertools (keep it free of imports from the rest of `handler`). The
@@ -44,6 +46,10 @@ logger.setLevel(os.environ.get("LOG_LEVEL", "INFO").upper())
 
 class Refused(Exception):
     """Why a token is refused; logged, never returned to the client."""
+
+
+class NotConfigured(Refused):
+    """The function itself is not set up: every connection is refused until it is."""
 
 
 @dataclass
@@ -81,6 +87,8 @@ class Verifier:
             )
         except jwt.PyJWKClientConnectionError as error:
             raise Refused(f"the issuer's keys could not be fetched: {error}") from None
+        except RecursionError:  # a JWKS nested deeper than json can read
+            raise Refused("the issuer's keys are nested too deeply to read") from None
         except (jwt.PyJWTError, ValueError, TypeError) as error:  # a key PyJWT cannot use, too
             raise Refused(f"{type(error).__name__}: {error}") from None
         if not self._audience_matches(claims):
@@ -90,11 +98,13 @@ class Verifier:
         return claims
 
     def _audience_matches(self, claims: dict[str, Any]) -> bool:
+        """Only text is compared: a list or an object where a string belongs matches nothing."""
         audience = claims.get("aud")
         if audience is None:
-            return claims.get("client_id") in self.audiences
+            audience = claims.get("client_id")
+            return isinstance(audience, str) and audience in self.audiences
         audiences = [audience] if isinstance(audience, str) else audience
-        return isinstance(audiences, list) and any(a in self.audiences for a in audiences)
+        return isinstance(audiences, list) and any(isinstance(a, str) and a in self.audiences for a in audiences)
 
 
 @functools.cache
@@ -103,7 +113,9 @@ def verifier() -> Verifier:
     issuer = os.environ.get("JWT_ISSUER", "").strip()
     audiences = frozenset(a.strip() for a in os.environ.get("JWT_AUDIENCE", "").split(",") if a.strip())
     if not issuer or not audiences:
-        raise RuntimeError("JWT_ISSUER and JWT_AUDIENCE must be set")
+        missing = " and ".join(name for name, value in (("JWT_ISSUER", issuer), ("JWT_AUDIENCE", audiences))
+                               if not value)
+        raise NotConfigured(f"{missing} not set: set them in the function's environment (template.yaml)")
     return Verifier(issuer=issuer, audiences=audiences, jwks_url=os.environ.get("JWT_JWKS_URL", "").strip() or None)
 
 
@@ -113,31 +125,50 @@ def discovered_jwks_url(issuer: str) -> str:
     try:
         with urllib.request.urlopen(url, timeout=JWKS_TIMEOUT_SECONDS) as response:  # noqa: S310 (the issuer's https URL)
             jwks_uri = json.load(response).get("jwks_uri")
-    except (OSError, ValueError, AttributeError) as error:  # unreachable, an HTTP error, not a JSON object
+    except (OSError, ValueError, AttributeError, RecursionError) as error:  # unreachable, an HTTP error,
+        # not a JSON object, nested deeper than json reads
         raise Refused(f"the issuer's discovery document ({url}) could not be read: {error}") from None
     if not isinstance(jwks_uri, str) or not jwks_uri.startswith(("https://", "http://")):
         raise Refused(f"the issuer's discovery document ({url}) has no jwks_uri")
     return jwks_uri
 
 
+def token_of(event: Any) -> str:
+    """The `?token=` query parameter; anything but text there is refused like a missing token."""
+    parameters = event.get("queryStringParameters") if isinstance(event, dict) else None
+    token = parameters.get("token") if isinstance(parameters, dict) else None
+    if token is not None and not isinstance(token, str):
+        raise Refused(f"the token query parameter is a {type(token).__name__}, not text")
+    if token is None or not token.strip():
+        raise Refused("no token in the query string")
+    return token.strip()
+
+
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    request = event.get("requestContext") or {}
+    request = event.get("requestContext") if isinstance(event, dict) else None
+    request = request if isinstance(request, dict) else {}
     where = {"connectionId": request.get("connectionId"), "requestId": request.get("requestId")}
-    token = ((event.get("queryStringParameters") or {}).get("token") or "").strip()
     try:
-        if not token:
-            raise Refused("no token in the query string")
-        claims = verifier().claims(token)
+        claims = verifier().claims(token_of(event))
+        subject = claims["sub"]
+        allowed = {
+            "principalId": subject,
+            "policyDocument": {
+                "Version": "2012-10-17",
+                "Statement": [{"Action": "execute-api:Invoke", "Effect": "Allow", "Resource": event["methodArn"]}],
+            },
+            "context": {"caller": f"jwt:{subject}"},
+        }
+    except NotConfigured as reason:
+        logger.error(json.dumps({"message": "connection refused: the authorizer is not configured",
+                                 "reason": str(reason), **where}))
+        raise Exception("Unauthorized") from None  # API Gateway's contract for 401
     except Refused as reason:
         logger.warning(json.dumps({"message": "connection refused", "reason": str(reason), **where}))
-        raise Exception("Unauthorized") from None  # API Gateway's contract for 401
-    subject = claims["sub"]
+        raise Exception("Unauthorized") from None
+    except Exception as error:  # fail closed: anything unforeseen is a refusal, never a 500
+        logger.error(json.dumps({"message": "connection refused: the authorizer failed",
+                                 "reason": type(error).__name__, **where}))
+        raise Exception("Unauthorized") from None
     logger.info(json.dumps({"message": "connection allowed", "sub": subject, **where}))
-    return {
-        "principalId": subject,
-        "policyDocument": {
-            "Version": "2012-10-17",
-            "Statement": [{"Action": "execute-api:Invoke", "Effect": "Allow", "Resource": event["methodArn"]}],
-        },
-        "context": {"caller": f"jwt:{subject}"},
-    }
+    return allowed

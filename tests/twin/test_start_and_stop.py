@@ -2,6 +2,7 @@
 setting it cannot use or a taken port, and a clean stop (no traceback, no process left behind)."""
 
 import asyncio
+import contextlib
 import os
 import signal
 import socket
@@ -11,6 +12,7 @@ import threading
 import time
 import urllib.request
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from model_server import ModelServer
@@ -18,6 +20,7 @@ from model_server import ModelServer
 from tests.conftest import ROOT
 from tests.twin.conftest import function_env
 from twin.config import Config
+from twin.model_check import MAKE_MODEL_PORT
 from twin.server import Twin, model_answers
 
 pytestmark = pytest.mark.slow
@@ -35,6 +38,7 @@ class Dev:
         self.reader.start()
 
     def _read(self) -> None:
+        assert self.process.stdout is not None  # opened with stdout=PIPE
         for line in self.process.stdout:
             self.lines.append(line.rstrip("\n"))
 
@@ -63,11 +67,10 @@ def descendants(pid: int) -> set[int]:
     parents: dict[int, int] = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
-            try:
+            with contextlib.suppress(OSError, ValueError, IndexError):  # a process that ended meanwhile
                 parents[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, ValueError, IndexError):
-                pass
-    found, frontier = set(), {pid}
+    found: set[int] = set()
+    frontier = {pid}
     while frontier:
         frontier = {child for child, parent in parents.items() if parent in frontier} - found
         found |= frontier
@@ -106,7 +109,8 @@ def test_stopping_leaves_no_process_and_no_traceback(model, tmp_path, how):
         if dev.process.poll() is None:
             dev.process.kill()
     assert code == 0, output
-    assert "Traceback" not in output and "Task was destroyed" not in output and "Exception ignored" not in output, output
+    assert "Traceback" not in output and "Task was destroyed" not in output, output
+    assert "Exception ignored" not in output, output
     deadline = time.monotonic() + 5
     while alive(processes) and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -150,9 +154,6 @@ def test_the_model_line_says_what_a_turn_would_meet():
     assert asyncio.run(twin._model_line()) == "model: MODEL_ID 'nonsense' names no provider LiteLLM knows"
     twin.report = {"model_id": "bedrock/us.amazon.nova-2-lite-v1:0", "model_problem": None, "model_api_base": None}
     assert "not checked" in asyncio.run(twin._model_line())
-    port = free_port()
-    assert asyncio.run(model_answers(f"http://127.0.0.1:{port}/v1")) == \
-        "not answering (connection refused) — start it with `make model`"
     with ModelServer() as model:  # lists its model as OpenAI-compatible servers do
         assert asyncio.run(model_answers(model.base_url)) == "answering"
         assert asyncio.run(model_answers(model.base_url + "/nowhere")) == "answering (GET /models: 404)"
@@ -184,3 +185,47 @@ def test_a_fresh_clone_chats_at_once_with_the_bundled_test_model(tmp_path):
         os.killpg(dev.process.pid, signal.SIGTERM)
     code, output = dev.finish()
     assert code == 0 and "Traceback" not in output
+
+
+def test_nothing_on_make_models_port_says_start_make_model():
+    with socket.socket() as probe:  # the check is only as good as the port being free
+        if probe.connect_ex(("127.0.0.1", MAKE_MODEL_PORT)) == 0:
+            pytest.skip(f"something listens on {MAKE_MODEL_PORT} here")
+    assert asyncio.run(model_answers(f"http://127.0.0.1:{MAKE_MODEL_PORT}/v1")) == \
+        "not answering (connection refused) — start it with `make model`"
+
+
+def test_a_wrong_port_names_it_and_does_not_send_you_to_make_model():
+    port = free_port()
+    said = asyncio.run(model_answers(f"http://localhost:{port}/v1"))
+
+    assert said.startswith(f"not answering (connection refused) — nothing listens on port {port}")
+    assert "start it with `make model`" not in said
+
+
+def test_a_wrong_port_beside_a_running_make_model_points_at_it(monkeypatch):
+    """make model on its port (here: a model server on a port standing in for 8000), MODEL_API_BASE on another."""
+    import twin.model_check as model_check
+
+    with ModelServer() as model:
+        make_model_port = urlsplit(model.base_url).port
+        monkeypatch.setattr(model_check, "MAKE_MODEL_PORT", make_model_port)
+        said = asyncio.run(model_answers(f"http://127.0.0.1:{free_port()}/v1"))
+
+    assert f"something does on {make_model_port} (make model's port): check the port in MODEL_API_BASE" in said
+
+
+@pytest.mark.parametrize("base, said", [
+    ("localhost:8000/v1", "MODEL_API_BASE 'localhost:8000/v1' has no scheme — add http:// (http://localhost:8000/v1)"),
+    ("127.0.0.1:8000/v1", "MODEL_API_BASE '127.0.0.1:8000/v1' has no scheme — add http:// (http://127.0.0.1:8000/v1)"),
+    ("ws://127.0.0.1:8000/v1", "MODEL_API_BASE 'ws://127.0.0.1:8000/v1' must start with http:// or https://"),
+    ("http://127.0.0.1:80x/v1", "MODEL_API_BASE 'http://127.0.0.1:80x/v1' is not a URL — write it as http://<host>:<port>/v1"),
+])
+def test_a_base_url_without_a_usable_scheme_is_named(base, said):
+    assert asyncio.run(model_answers(base)) == said
+
+
+def test_a_host_that_does_not_resolve_says_so():
+    said = asyncio.run(model_answers("http://model-server.invalid:8000/v1"))  # .invalid never resolves (RFC 2606)
+
+    assert said == "not answering (the host 'model-server.invalid' does not resolve) — check MODEL_API_BASE"

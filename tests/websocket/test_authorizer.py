@@ -38,6 +38,7 @@ class Issuer:
         self.ec = ec.generate_private_key(ec.SECP256R1())
         self.fetches = 0
         self.discoverable = True
+        self.documents: dict[str, bytes] = {}  # a path served with this body instead (an odd issuer)
         keys = [
             {**json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(self.rsa.public_key())), "kid": "rsa-1", "use": "sig"},
             {**json.loads(jwt.algorithms.ECAlgorithm.to_jwk(self.ec.public_key())), "kid": "ec-1", "use": "sig"},
@@ -46,6 +47,9 @@ class Issuer:
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+                if self.path in issuer.documents:
+                    self.answer(issuer.documents[self.path])
+                    return
                 if self.path == "/.well-known/openid-configuration" and not issuer.discoverable:
                     self.send_error(503)
                     return
@@ -57,6 +61,9 @@ class Issuer:
                 else:
                     self.send_error(404)
                     return
+                self.answer(body)
+
+            def answer(self, body: bytes) -> None:
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
@@ -94,6 +101,7 @@ def environment(issuer: Issuer, monkeypatch: pytest.MonkeyPatch) -> Iterator[Non
     authorizer.verifier.cache_clear()  # a new container
     yield
     authorizer.verifier.cache_clear()
+    issuer.documents.clear()
 
 
 def connect_event(token: str | None) -> dict[str, Any]:
@@ -113,11 +121,12 @@ def authorize(token: str | None) -> dict[str, Any]:
     return authorizer.lambda_handler(connect_event(token), None)
 
 
-def refused(token: str | None, caplog: pytest.LogCaptureFixture) -> str:
-    """Asserts API Gateway's 401 contract; returns what was logged (which must not hold the token)."""
+def refused(token: str | None, caplog: pytest.LogCaptureFixture, event: Any = None) -> str:
+    """Asserts API Gateway's 401 contract (for `event`, else a connect with `token`); returns what
+    was logged (which must not hold the token)."""
     caplog.clear()
     with caplog.at_level(logging.INFO, logger="handler.authorizer"), pytest.raises(Exception) as raised:
-        authorize(token)
+        authorizer.lambda_handler(connect_event(token) if event is None else event, None)
     assert str(raised.value) == "Unauthorized" and type(raised.value) is Exception
     logged = caplog.text
     assert "connection refused" in logged
@@ -167,7 +176,8 @@ def test_the_keys_are_fetched_once_per_container(issuer: Issuer) -> None:
     assert issuer.fetches - before == 1
 
 
-def test_without_a_jwks_url_the_keys_are_found_by_openid_discovery(issuer: Issuer, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_without_a_jwks_url_the_keys_are_found_by_openid_discovery(issuer: Issuer,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("JWT_ISSUER", issuer.url)
     monkeypatch.delenv("JWT_JWKS_URL")
 
@@ -230,7 +240,7 @@ def test_unsigned_and_hmac_tokens_are_refused_without_fetching_keys(
         issuer: Issuer, caplog: pytest.LogCaptureFixture, algorithm: str) -> None:
     now = int(time.time())
     claims = {"iss": ISSUER, "sub": SUB, "aud": "web-client", "exp": now + 300}
-    token = jwt.encode(claims, None if algorithm == "none" else "a-shared-secret-of-32-bytes-long!!",
+    token = jwt.encode(claims, "" if algorithm == "none" else "a-shared-secret-of-32-bytes-long!!",
                        algorithm=algorithm, headers={"kid": "rsa-1"})
     before = issuer.fetches
 
@@ -260,11 +270,123 @@ def test_unreachable_keys_refuse_the_connection(issuer: Issuer, monkeypatch: pyt
     assert "could not be fetched" in refused(issuer.token(), caplog)
 
 
-def test_a_misconfigured_function_fails_instead_of_allowing(issuer: Issuer, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("JWT_AUDIENCE", "")
+@pytest.mark.parametrize("unset", ["JWT_ISSUER", "JWT_AUDIENCE"])
+def test_a_misconfigured_function_refuses_every_connection_and_says_why(
+        issuer: Issuer, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, unset: str) -> None:
+    """Refused as API Gateway expects (401), not a 500 at $connect; the cause is logged at ERROR."""
+    monkeypatch.delenv(unset)
 
-    with pytest.raises(RuntimeError, match="JWT_AUDIENCE"):
-        authorize(issuer.token())
+    logged = refused(issuer.token(), caplog)
+
+    errors = [record.getMessage() for record in caplog.records if record.levelno == logging.ERROR]
+    assert len(errors) == 1 and f"{unset} not set" in errors[0], logged
+
+
+# ---- odd input: refused, never an exception (a 500 at $connect) ---------------------------
+
+
+@pytest.mark.parametrize("claims", [
+    {"aud": [["web-client"]]},
+    {"aud": [{"name": "web-client"}]},
+    {"aud": {"web-client": True}},
+    {"aud": 7},
+    {"aud": None, "client_id": ["web-client"]},
+    {"aud": None, "client_id": {"id": "web-client"}},
+    {"aud": None, "client_id": 7},
+], ids=["aud nested list", "aud list of objects", "aud object", "aud number",
+        "client_id list", "client_id object", "client_id number"])
+def test_issuer_signed_audiences_of_the_wrong_type_are_refused(
+        issuer: Issuer, caplog: pytest.LogCaptureFixture, claims: dict[str, Any]) -> None:
+    assert "audience" in refused(issuer.token(**claims), caplog)
+
+
+def test_an_issuer_signed_claim_nested_deeper_than_json_reads_is_refused(
+        issuer: Issuer, caplog: pytest.LogCaptureFixture) -> None:
+    now = int(time.time())
+    claims = json.dumps({"iss": ISSUER, "sub": SUB, "aud": "web-client", "exp": now + 300})
+    payload = (claims[:-1] + ', "groups": ' + "[" * 100_000 + "]" * 100_000 + "}").encode()
+    token = jwt.api_jws.encode(payload, issuer.rsa, algorithm="RS256", headers={"kid": "rsa-1"})
+
+    refused(token, caplog)
+
+
+def odd_event(shape: str, issuer: Issuer) -> Any:
+    event = connect_event(issuer.token())
+    if shape == "token list":
+        event["queryStringParameters"] = {"token": [issuer.token()]}
+    elif shape == "token number":
+        event["queryStringParameters"] = {"token": 12345}
+    elif shape == "token object":
+        event["queryStringParameters"] = {"token": {"value": issuer.token()}}
+    elif shape == "query list":
+        event["queryStringParameters"] = [["token", issuer.token()]]
+    elif shape == "query text":
+        event["queryStringParameters"] = "token=" + issuer.token()
+    elif shape == "no query key":
+        del event["queryStringParameters"]
+    elif shape == "no method ARN":
+        del event["methodArn"]
+    elif shape == "not an object":
+        return ["$connect"]
+    return event
+
+
+@pytest.mark.parametrize("shape", ["token list", "token number", "token object", "query list", "query text",
+                                   "no query key", "no method ARN", "not an object"])
+def test_a_wrong_typed_token_or_query_string_is_refused(
+        issuer: Issuer, caplog: pytest.LogCaptureFixture, shape: str) -> None:
+    refused(None, caplog, event=odd_event(shape, issuer))
+
+
+DEEP = b"[" * 100_000 + b"]" * 100_000
+ODD_JWKS = {
+    "nested too deeply": DEEP,
+    "keys nested too deeply": b'{"keys": ' + DEEP + b"}",
+    "not JSON": b'{"keys": [',
+    "not UTF-8": b"\xff\xfe\x00",
+    "a list": b"[]",
+    "keys not a list": b'{"keys": "rsa-1"}',
+    "keys of the wrong types": b'{"keys": [1, "x", null, {"kty": ["RSA"], "kid": "rsa-1"}]}',
+    "a key with wrong-typed fields": b'{"keys": [{"kty": "RSA", "kid": ["rsa-1"], "n": 5, "e": {"a": 1}}]}',
+}
+
+
+@pytest.mark.parametrize("body", ODD_JWKS.values(), ids=ODD_JWKS.keys())
+def test_an_odd_jwks_from_jwt_jwks_url_is_refused(issuer: Issuer, monkeypatch: pytest.MonkeyPatch,
+                                                   caplog: pytest.LogCaptureFixture, body: bytes) -> None:
+    issuer.documents["/odd/keys"] = body
+    monkeypatch.setenv("JWT_JWKS_URL", f"{issuer.url}/odd/keys")
+
+    refused(issuer.token(), caplog)
+
+
+ODD_DISCOVERY = {
+    "nested too deeply": DEEP,
+    "jwks_uri nested too deeply": b'{"jwks_uri": ' + DEEP + b"}",
+    "jwks_uri a list": b'{"jwks_uri": ["https://example.com/keys"]}',
+    "a list": b"[]",
+    "not UTF-8": b"\xff",
+}
+
+
+@pytest.mark.parametrize("body", ODD_DISCOVERY.values(), ids=ODD_DISCOVERY.keys())
+def test_an_odd_discovery_document_is_refused(issuer: Issuer, monkeypatch: pytest.MonkeyPatch,
+                                              caplog: pytest.LogCaptureFixture, body: bytes) -> None:
+    issuer.documents["/.well-known/openid-configuration"] = body
+    monkeypatch.setenv("JWT_ISSUER", issuer.url)
+    monkeypatch.delenv("JWT_JWKS_URL")
+
+    assert "discovery document" in refused(issuer.token(iss=issuer.url), caplog)
+
+
+def test_a_discovered_jwks_nested_too_deeply_is_refused(issuer: Issuer, monkeypatch: pytest.MonkeyPatch,
+                                                        caplog: pytest.LogCaptureFixture) -> None:
+    issuer.documents["/.well-known/openid-configuration"] = json.dumps({"jwks_uri": f"{issuer.url}/odd/keys"}).encode()
+    issuer.documents["/odd/keys"] = DEEP
+    monkeypatch.setenv("JWT_ISSUER", issuer.url)
+    monkeypatch.delenv("JWT_JWKS_URL")
+
+    assert "nested too deeply" in refused(issuer.token(iss=issuer.url), caplog)
 
 
 # ---- a fast cold start --------------------------------------------------------------------

@@ -11,27 +11,26 @@ the management API, the turn queue and Lambda's poller, in front of the function
 
 import asyncio
 import errno
-import os
 import socket
 import threading
 import time
 from collections.abc import Mapping
 from typing import Any
 
-from aiohttp import ClientError, ClientSession, ClientTimeout, web
+from aiohttp import web
 
 from . import environment
 from .config import Config
 from .connections import Connections
 from .containers import InitFailed, Pool, launcher
 from .http_api import HAS_LINE, MAX_BODY_BYTES, HttpApi
+from .model_check import model_answers
 from .pages import Pages
 from .poller import TurnPoller
+from .refusals import Runner, json_refusals
 from .terminal import Terminal, quiet_aiohttp_logs
 from .turn_queue import FifoQueue, SqsApi
 from .websocket_api import WebSocketApi
-
-MODEL_CHECK_SECONDS = 3.0
 
 
 class PortTaken(Exception):
@@ -46,7 +45,7 @@ class Twin:
         self.terminal = terminal or Terminal()
         self.launcher = launcher(config.start_method)
         self.connections = Connections()
-        self.runner: web.AppRunner | None = None
+        self.runner: Runner | None = None
         self.pools: dict[str, Pool] = {}
         self.poller: TurnPoller | None = None
         self.websocket: WebSocketApi | None = None
@@ -75,9 +74,11 @@ class Twin:
 
     async def _start(self, sock: socket.socket, started: float) -> None:
         config, loop = self.config, asyncio.get_running_loop()
+        how = "forked after one init" if config.start_method == "fork" else "each runs init"
         self.terminal.line(f"starting {config.workers} AgentFunction and {config.turn_workers} TurnWorkerFunction "
-                           f"containers ({'forked after one init' if config.start_method == 'fork' else 'each runs init'})…")
-        function_env = environment.function_environment(self.env, self.url, config.function_timeout, config.turn_timeout)
+                           f"containers ({how})…")
+        function_env = environment.function_environment(self.env, self.url, config.function_timeout,
+                                                        config.turn_timeout)
         self.launcher.begin(function_env)
         self.report = await loop.run_in_executor(None, self.launcher.wait_ready)
         if "failed" in self.report:
@@ -95,7 +96,7 @@ class Twin:
                                       f"127.0.0.1:{self.port}")
         app = self._app(queue)
         quiet_aiohttp_logs(self.terminal)
-        self.runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=1.0)
+        self.runner = Runner(app, handle_signals=False, access_log=None, shutdown_timeout=1.0)
         await self.runner.setup()
         await web.SockSite(self.runner, sock).start()
         self.terminal.line(f"ready in {time.monotonic() - started:.1f} s: serving {self.url} (chat page /, API docs "
@@ -104,14 +105,16 @@ class Twin:
         self.terminal.line(await model_line)
 
     def _app(self, queue: FifoQueue) -> web.Application:
-        app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[self._page_lines])
+        assert self.websocket is not None, "made by _start before the routes"
+        app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[self._page_lines, json_refusals])
         Pages(self.ws_url).add_routes(app)
         app.router.add_get("/ws", self.websocket.handle)
         self.connections.add_routes(app)
         SqsApi(queue, environment.queue_url(self.url)).add_routes(app)
-        app.router.add_route("*", "/_aws/{rest:.*}", _no_such_aws_api)
-        # Everything else is the HTTP API's (a GET of a page path falls through for other methods).
-        app.router.add_route("*", "/{path:.*}", HttpApi(self.pools[self.config.agent.name], self.terminal).handle)
+        app.router.add_route("*", r"/_aws/{rest:[\s\S]*}", _no_such_aws_api)
+        # Everything else is the HTTP API's (a GET of a page path falls through for other methods),
+        # whatever the path holds: an encoded newline (`.` would not match it) goes to the function too.
+        app.router.add_route("*", r"/{path:[\s\S]*}", HttpApi(self.pools[self.config.agent.name], self.terminal).handle)
         return app
 
     @web.middleware
@@ -162,23 +165,6 @@ class Twin:
             await self.runner.cleanup()
             self.runner = None
         await asyncio.get_running_loop().run_in_executor(None, self.launcher.stop)
-
-
-async def model_answers(base: str) -> str:
-    """One cheap request (GET {base}/models): any HTTP answer means something is listening."""
-    try:
-        async with ClientSession(timeout=ClientTimeout(total=MODEL_CHECK_SECONDS)) as session:
-            async with session.get(base.rstrip("/") + "/models") as response:
-                # Any status means it is listening; a 401 or 404 is worth showing (a key, a path).
-                return "answering" if response.status < 300 else f"answering (GET /models: {response.status})"
-    except TimeoutError:
-        reason = f"no answer in {MODEL_CHECK_SECONDS:.0f} s"
-    except ClientError as error:
-        cause = getattr(error, "os_error", None)
-        reason = os.strerror(cause.errno).lower() if getattr(cause, "errno", None) else str(cause or error)
-    local = any(host in base for host in ("127.0.0.1", "localhost", "[::1]"))
-    hint = " — start it with `make model`" if local else " — check MODEL_API_BASE and the network"
-    return f"not answering ({reason}){hint}"
 
 
 async def _no_such_aws_api(request: web.Request) -> web.Response:
