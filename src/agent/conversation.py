@@ -35,9 +35,7 @@ class Conversations:
 
     def __init__(self, settings: Settings, store: SessionStore, models: ModelProvider,
                  tools: Sequence[Any] = DEFAULT_TOOLS, name_endpoint_in_errors: bool = True) -> None:
-        self.settings = settings
         self.store = store
-        self.models = models
         self._turns = Turns(settings, store, models, tools, name_endpoint_in_errors)
 
     def chat(self, request: ChatRequest, deadline: Deadline, on_delta: OnDelta | None = None) -> Reply:
