@@ -190,6 +190,15 @@ def test_half_stream_ended_cleanly_looks_like_a_short_finished_reply_to_strands(
     assert str(result).strip() == "one two" and result.stop_reason == "end_turn"  # so Strands can't tell
 
 
+def test_half_stream_ended_with_done_says_done_but_never_finishes(model_server):
+    model_server.queue(Reply.half_stream("one two three four", words=2, done=True))
+    response, events = stream_events(model_server)
+    assert response.status == 200 and events[-1] == "[DONE]"
+    chunks = [json.loads(e) for e in events[:-1]]
+    assert [c["choices"][0]["delta"]["content"] for c in chunks] == ["", "one", " two"]
+    assert not any(c["choices"][0]["finish_reason"] for c in chunks)
+
+
 def test_half_a_non_streamed_completion_is_a_connection_error(model_server):
     model_server.queue(Reply.half_stream("one two three four", words=2))
     with pytest.raises(litellm.InternalServerError, match="Connection error"):
