@@ -1,6 +1,6 @@
 """The stateful agent, independent of Lambda: `Conversations` runs turns against a session store."""
 
-from .conversation import ChatRequest, Conversations, Reply, check_message
+from .conversation import Conversations
 from .deadline import Deadline
 from .errors import (
     AgentError,
@@ -19,12 +19,13 @@ from .errors import (
     TurnTimedOut,
 )
 from .history import HistoryMessage, HistoryPage
-from .memory import Fact
+from .memory import CallerMemory, Fact
 from .model import ModelProvider
 from .settings import Settings, SettingsError
+from .turn import ChatRequest, Reply, check_message
 
 __all__ = [
-    "AgentError", "ChatRequest", "Conversations", "Deadline", "Fact", "FactNotFound", "HistoryMessage",
+    "AgentError", "CallerMemory", "ChatRequest", "Conversations", "Deadline", "Fact", "FactNotFound", "HistoryMessage",
     "HistoryPage", "InvalidRequest", "ModelError", "ModelNotConfigured", "ModelProvider", "ModelThrottled",
     "ModelUnreachable", "NotFound", "QueueUnavailable", "Reply", "SessionBusy", "SessionNotFound", "Settings",
     "SettingsError", "StoreUnavailable", "TurnNotFound", "TurnTimedOut", "check_message",

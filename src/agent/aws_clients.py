@@ -38,6 +38,7 @@ class Tier:
 # Cheaper tiers, tried in order after the default one: each costs about half the one before.
 FALLBACKS = (Tier(2, 1.0, 3.0), Tier(1, 1.0, 3.0), Tier(1, 0.5, 1.5), Tier(1, 0.3, 0.7), Tier(1, 0.2, 0.3))
 MINIMAL = Tier(1, 0.1, 0.2)  # past the deadline: one short attempt (a release, a last word)
+NO_DEADLINE = Deadline.never()  # a script's or a test's call
 
 
 class AwsClients:
@@ -60,7 +61,7 @@ class AwsClients:
         remaining = deadline.remaining()
         return next((tier for tier in self.tiers if tier.worst_case <= remaining), MINIMAL)
 
-    def client(self, service: str, deadline: Deadline = Deadline.never(), endpoint_url: str | None = None) -> Any:
+    def client(self, service: str, deadline: Deadline = NO_DEADLINE, endpoint_url: str | None = None) -> Any:
         key = (service, endpoint_url, self.tier(deadline))
         client = self._clients.get(key)
         if client is None:

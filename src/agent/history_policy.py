@@ -21,7 +21,8 @@ from strands.agent.conversation_manager import (
     SlidingWindowConversationManager,
     SummarizingConversationManager,
 )
-from strands.agent.conversation_manager.compression.context_compression import find_valid_trim_point
+
+from .model.compat import cut_point
 
 logger = logging.getLogger(__name__)
 # A summary is one more model call; with less time than this left, the window applies instead.
@@ -91,7 +92,7 @@ class SummarizingWindow(EitherPolicyState, SummarizingConversationManager):
         if first:
             split = next((i for i in range(target, len(messages)) if messages[i]["role"] == "assistant"), len(messages))
         else:
-            split = find_valid_trim_point(messages, target)
+            split = cut_point(messages, target)
         if split >= len(messages) or split <= first:
             return  # nothing can go without breaking the conversation's shape
         del messages[first:split]

@@ -17,6 +17,10 @@ from typing import Any
 
 from strands import tool
 
+from .deadline import Deadline
+from .errors import FactNotFound
+from .store import SessionStore
+
 MEMORY_DOCUMENT = "memory"
 # A fact is a sentence or two; the facts go into every turn's prompt, so none may crowd it.
 MAX_FACT_CHARS = 500
@@ -33,6 +37,32 @@ class Fact:
     text: str
     created_at: str
     session_id: str
+
+
+class CallerMemory:
+    """A caller's remembered facts, as the caller sees and manages them (the model changes them
+    through ``MemoryTools`` during a turn)."""
+
+    def __init__(self, store: SessionStore) -> None:
+        self.store = store
+
+    def facts(self, caller: str, deadline: Deadline) -> list[Fact]:
+        return facts_in(self.store.caller_document(caller, MEMORY_DOCUMENT, deadline))
+
+    def forget(self, caller: str, fact_id: str, deadline: Deadline) -> None:
+        """FactNotFound if the caller has no such fact."""
+        found: list[bool] = []
+
+        def change(document: Document | None) -> Document | None:
+            found[:] = [any(f.id == fact_id for f in facts_in(document))]
+            return removing(fact_id)(document) if found[0] else document
+
+        self.store.change_caller_document(caller, MEMORY_DOCUMENT, change, deadline)
+        if not found[0]:
+            raise FactNotFound(f"There is no remembered fact {fact_id}.")
+
+    def forget_everything(self, caller: str, deadline: Deadline) -> None:
+        self.store.change_caller_document(caller, MEMORY_DOCUMENT, lambda _: None, deadline)
 
 
 def facts_in(document: Document | None) -> list[Fact]:

@@ -101,9 +101,9 @@ def prime_model_calls() -> None:
 @before_snapshot
 @after_restore
 def drop_model_http_clients() -> None:
-    import litellm
+    from agent.model import forget_all_clients
 
-    litellm.in_memory_llm_clients_cache.flush_cache()
+    forget_all_clients()
 
 
 def _install() -> bool:

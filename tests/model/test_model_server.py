@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+from itertools import pairwise
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -67,7 +68,7 @@ def complete(server: ModelServer, text: str = "hi", **kwargs: Any) -> Any:
 def stream_events(server: ModelServer, text: str = "hi") -> tuple[http.client.HTTPResponse, list[str]]:
     """The raw wire: the response and its SSE data lines, read with no client library in between."""
     url = urlsplit(server.base_url)
-    connection = http.client.HTTPConnection(url.hostname, url.port, timeout=10)
+    connection = http.client.HTTPConnection(url.hostname or "127.0.0.1", url.port, timeout=10)
     body = {"model": "test-model", "stream": True, "messages": [{"role": "user", "content": text}]}
     connection.request("POST", "/v1/chat/completions", json.dumps(body), {"Content-Type": "application/json"})
     response = connection.getresponse()
@@ -113,7 +114,7 @@ def test_a_streamed_reply_reaches_the_agent_one_word_at_a_time_with_the_pauses()
 
     words = ["Noted:", " one", " two", " three", " four", " five"]
     assert deltas.texts == words and str(result).strip() == "".join(words)
-    gaps = [later - earlier for earlier, later in zip(deltas.times, deltas.times[1:])]
+    gaps = [later - earlier for earlier, later in pairwise(deltas.times)]
     assert sum(gap >= 0.08 for gap in gaps) >= len(gaps) - 1, gaps  # a busy client may read two at once
     assert deltas.times[-1] >= 0.1 * (len(words) - 1)
 
@@ -189,6 +190,15 @@ def test_half_stream_ended_cleanly_looks_like_a_short_finished_reply_to_strands(
     assert str(result).strip() == "one two" and result.stop_reason == "end_turn"  # so Strands can't tell
 
 
+def test_half_stream_ended_with_done_says_done_but_never_finishes(model_server):
+    model_server.queue(Reply.half_stream("one two three four", words=2, done=True))
+    response, events = stream_events(model_server)
+    assert response.status == 200 and events[-1] == "[DONE]"
+    chunks = [json.loads(e) for e in events[:-1]]
+    assert [c["choices"][0]["delta"]["content"] for c in chunks] == ["", "one", " two"]
+    assert not any(c["choices"][0]["finish_reason"] for c in chunks)
+
+
 def test_half_a_non_streamed_completion_is_a_connection_error(model_server):
     model_server.queue(Reply.half_stream("one two three four", words=2))
     with pytest.raises(litellm.InternalServerError, match="Connection error"):
@@ -235,7 +245,7 @@ def test_stall_mid_stream_pauses_after_some_words_then_finishes(model_server):
     deltas = Deltas()
     result = agent(model_server, deltas)("go")
     assert deltas.texts == ["a", " b", " c", " d", " e"] and result.stop_reason == "end_turn"
-    gaps = [later - earlier for earlier, later in zip(deltas.times, deltas.times[1:])]
+    gaps = [later - earlier for earlier, later in pairwise(deltas.times)]
     assert gaps[1] >= 0.35 and max(gaps[:1] + gaps[2:]) < 0.3
 
 
@@ -381,6 +391,7 @@ def test_one_log_line_per_request_when_asked_and_none_by_default(model_server, c
 def test_make_model_serves_from_the_command_line_and_logs_each_request():
     command = [sys.executable, "tools/model_server.py", "--port", "0", "--word-delay", "0"]
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    assert process.stdout is not None  # stdout=PIPE
     try:
         banner = process.stdout.readline()
         base_url = banner.split(" on ", 1)[1].split()[0]
@@ -400,5 +411,5 @@ def test_a_45_second_turn_streams_all_along(model_server):
     deltas = Deltas()
     result = agent(model_server, deltas)("tell me a long story")
     assert str(result).strip() == text and 44 <= deltas.times[-1] < 50
-    gaps = [later - earlier for earlier, later in zip(deltas.times, deltas.times[1:])]
+    gaps = [later - earlier for earlier, later in pairwise(deltas.times)]
     assert max(gaps) < 1.5  # never silent for long: an idle timeout would not fire

@@ -1,0 +1,203 @@
+"""One turn: the caller's message checked, the agent restored from the session, the agent loop
+run on the container's event loop (text passed on as the model writes it), and the turn stored
+only if it ended with a real reply, before the deadline. A failed, cancelled or incomplete model
+answer leaves the session exactly as it was."""
+
+import asyncio
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from strands import Agent, ModelRetryStrategy
+from strands.types.exceptions import MaxTokensReachedException
+
+from .container_loop import ContainerLoop
+from .deadline import Deadline
+from .errors import InvalidRequest, ModelError, TurnTimedOut
+from .history_policy import conversation_manager
+from .memory import MEMORY_DOCUMENT, MemoryTools, facts_in, prompt_section
+from .model import ModelProvider, TurnModel, as_model_failure, is_rejected_key
+from .settings import Settings
+from .store import SessionStore
+
+# Model calls one turn may make (each tool round is one more). Bounds a turn's time and cost; a
+# turn that reaches it ends with stop_reason "limit_turns" and is stored if it has said something.
+MAX_MODEL_CALLS_PER_TURN = 4
+# Time kept after the model's last byte to store the turn (S3 PUTs) and release the session.
+COMMIT_SECONDS = 1.5
+# Between the texts of two model calls in one turn (a tool round): the same in deltas and reply.
+ROUND_SEPARATOR = "\n\n"
+
+OnDelta = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class ChatRequest:
+    caller: str
+    session_id: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What one turn produced."""
+
+    session_id: str
+    reply: str
+    stop_reason: str
+    input_tokens: int
+    output_tokens: int
+    message_count: int
+    model_seconds: float
+
+
+def check_message(message: Any, max_chars: int) -> str:
+    """The same rules for every way a message arrives (HTTP, WebSocket, queues, direct)."""
+    if not isinstance(message, str) or not message.strip():
+        raise InvalidRequest('"message" must be a non-empty string.')
+    if len(message) > max_chars:
+        raise InvalidRequest(f'"message" is {len(message)} characters long; the limit is {max_chars}.')
+    try:
+        message.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate from a JSON "\ud800" escape
+        raise InvalidRequest('"message" must be valid Unicode text.') from None
+    return message
+
+
+class Turns:
+    """Runs turns against the store, one at a time, on the container's event loop."""
+
+    def __init__(self, settings: Settings, store: SessionStore, models: ModelProvider, tools: Sequence[Any],
+                 name_endpoint_in_errors: bool) -> None:
+        self.settings = settings
+        self.store = store
+        self.models = models
+        self.tools = list(tools)
+        # Locally, "could not reach http://127.0.0.1:8000/v1" is what a developer needs; a
+        # deployed API tells its callers no more than that the provider could not be reached.
+        self.name_endpoint_in_errors = name_endpoint_in_errors
+        self.loop = ContainerLoop()
+
+    def run(self, request: ChatRequest, deadline: Deadline, on_delta: OnDelta | None = None) -> Reply:
+        message = check_message(request.message, self.settings.max_message_chars)
+        model_deadline = deadline.earlier_by(COMMIT_SECONDS)
+        if model_deadline.expired():
+            raise TurnTimedOut("No time was left for this turn before the function's timeout; nothing was stored.")
+        # Fails before the session is touched.
+        model = self.models.for_turn(model_deadline, streaming=on_delta is not None, home_loop=self.loop.loop)
+        memory = MEMORY_DOCUMENT if self.settings.memory else None
+        with self.store.turn(request.caller, request.session_id, deadline, caller_document=memory) as turn:
+            agent = self._agent(model, turn, request.session_id)
+            started = time.perf_counter()
+            reply, stop_reason = self._run(agent, message, model_deadline, on_delta)
+            model_seconds = time.perf_counter() - started
+        usage = agent.event_loop_metrics.accumulated_usage
+        return Reply(
+            session_id=request.session_id, reply=reply, stop_reason=stop_reason,
+            input_tokens=int(usage.get("inputTokens", 0)), output_tokens=int(usage.get("outputTokens", 0)),
+            message_count=agent.conversation_manager.removed_message_count + _stored_count(agent),
+            model_seconds=model_seconds,
+        )
+
+    def _agent(self, model: Any, turn: Any, session_id: str) -> Agent:
+        """Agents are cheap: one per turn, restored from the session by its session manager."""
+        tools, system_prompt = list(self.tools), self.settings.system_prompt
+        if self.settings.memory:
+            facts = facts_in(turn.caller_document)
+            tools += MemoryTools(facts, session_id, self.settings.memory_max_facts, turn.change_caller_document).tools()
+            system_prompt += prompt_section(facts)
+        return Agent(
+            model=model,
+            system_prompt=system_prompt,
+            tools=tools,
+            session_manager=turn.session_manager,
+            conversation_manager=conversation_manager(self.settings.history_policy, self.settings.history_window),
+            # Throttling answers 429 to the client at once; sleeping through backoff here would
+            # spend the invocation's time and bill the wait.
+            retry_strategy=ModelRetryStrategy(max_attempts=1),
+            callback_handler=None,
+        )
+
+    def _run(self, agent: Agent, message: str, deadline: Deadline, on_delta: OnDelta | None) -> tuple[str, str]:
+        """The agent loop; (reply, stop_reason). Raising leaves the turn unstored."""
+        reply = StreamedReply(on_delta)
+        try:
+            stop_reason = self.loop.run(_stream(agent, message, deadline, reply))
+        except MaxTokensReachedException:
+            # A reply cut at max_tokens is still a reply: Strands has appended the partial
+            # message, and failing the turn would fail every retry the same way.
+            stop_reason, reply.last = "max_tokens", agent.messages[-1]
+        except TimeoutError:
+            raise TurnTimedOut("The turn took too long and was cancelled; nothing was stored. Retry.") from None
+        except Exception as error:
+            if is_rejected_key(error):
+                self.models.reset()  # a rotated secret: read it again on the next request
+            endpoint = self.settings.model_api_base or self.settings.model_id
+            raise as_model_failure(error, deadline, endpoint if self.name_endpoint_in_errors else None) from error
+        finally:
+            if isinstance(agent.model, TurnModel) and agent.model.called_elsewhere:
+                self.loop.settle()
+        if stop_reason == "limit_turns" and not reply.text().strip():
+            # Every call went to tools and none answered: storing it would leave an empty reply.
+            raise ModelError(f"The model called tools {MAX_MODEL_CALLS_PER_TURN} times without answering; "
+                             "nothing was stored. Retry or rephrase the message.")
+        if not reply.complete():
+            raise ModelError("The model answered with an empty reply; nothing was stored. Retry.")
+        return reply.text(), stop_reason
+
+
+class StreamedReply:
+    """The reply as it streams: the text of each of the turn's model calls, joined by
+    ROUND_SEPARATOR, passed on delta by delta, so the deltas concatenated equal the reply."""
+
+    def __init__(self, on_delta: OnDelta | None) -> None:
+        self.on_delta = on_delta
+        self.parts: list[str] = []
+        self.call_wrote = False  # the current model call has written text
+        self.earlier_wrote = False  # an earlier model call of this turn did
+        self.last: Any = None  # the turn's latest model message
+
+    def delta(self, text: str) -> None:
+        if not text:
+            return
+        if self.earlier_wrote and not self.call_wrote:
+            text = ROUND_SEPARATOR + text
+        self.call_wrote = True
+        self.parts.append(text)
+        if self.on_delta:
+            self.on_delta(text)
+
+    def message(self, message: Any) -> None:
+        if message.get("role") == "assistant":
+            self.last = message
+            self.earlier_wrote = self.earlier_wrote or self.call_wrote
+            self.call_wrote = False
+
+    def text(self) -> str:
+        return "".join(self.parts)
+
+    def complete(self) -> bool:
+        """The turn's last model message says something: text, or a tool call."""
+        content = (self.last or {}).get("content") or []
+        return any(block.get("text", "").strip() or "toolUse" in block for block in content)
+
+
+async def _stream(agent: Agent, message: str, deadline: Deadline, reply: StreamedReply) -> str:
+    remaining = deadline.remaining()
+    async with asyncio.timeout(None if remaining == float("inf") else remaining):
+        result = None
+        async for event in agent.stream_async(message, limits={"turns": MAX_MODEL_CALLS_PER_TURN}):
+            if "data" in event:
+                reply.delta(event["data"])
+            elif "message" in event:
+                reply.message(event["message"])
+            elif "result" in event:
+                result = event["result"]
+    return str(result.stop_reason) if result is not None else "end_turn"
+
+
+def _stored_count(agent: Agent) -> int:
+    """Messages of the agent that are stored ones (a summary at the front is not)."""
+    summary = agent.conversation_manager.get_state().get("summary_message")
+    return len(agent.messages) - (1 if summary is not None and agent.messages and agent.messages[0] == summary else 0)
