@@ -32,7 +32,8 @@ class Worker:
         self.services = services
 
     def handle(self, event: dict[str, Any], context: Any, deadline: Deadline) -> dict[str, Any]:
-        processor = BatchProcessor(event_type=EventType.SQS, model=QueuedTurnRecord, raise_on_entire_batch_failure=False)
+        processor = BatchProcessor(event_type=EventType.SQS, model=QueuedTurnRecord,
+                                   raise_on_entire_batch_failure=False)
         dead = self.services.queue.is_dead_letter_queue(event["Records"][0].get("eventSourceARN"))
         step = self.dead_letter if dead else self.turn
         return process_partial_response(event=event, record_handler=lambda record: step(record.body, deadline),

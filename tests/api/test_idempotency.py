@@ -58,7 +58,8 @@ def test_records_live_in_the_session_and_go_with_it(s3_api, s3):
     assert s3_api.post(SESSION, "hello", headers=KEY)[0] == 200
     records = [k for k in bucket_keys(s3) if "/records/" in k]
     assert len(records) == 1 and f"/session_{SESSION}/records/turn-t_" in records[0]
-    assert s3.get_object_tagging(Bucket="test-sessions", Key=records[0])["TagSet"] == [{"Key": "kind", "Value": "record"}]
+    tags = s3.get_object_tagging(Bucket="test-sessions", Key=records[0])["TagSet"]
+    assert tags == [{"Key": "kind", "Value": "record"}]
     assert s3_api.delete(SESSION)[0] == 204
     assert bucket_keys(s3) == []
 

@@ -91,7 +91,8 @@ def test_a_dead_lettered_turn_is_failed_and_its_client_gets_one_error_frame(ws, 
     from agent.store.file_objects import FileObjects
 
     dead_letters = aws.sqs.create_queue(QueueName="turns-dlq.fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
-    dead_arn = aws.sqs.get_queue_attributes(QueueUrl=dead_letters, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    dead_arn = aws.sqs.get_queue_attributes(QueueUrl=dead_letters,
+                                            AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     aws.sqs.set_queue_attributes(QueueUrl=aws.queue_url, Attributes={"RedrivePolicy": json.dumps(
         {"deadLetterTargetArn": dead_arn, "maxReceiveCount": "3"})})
     put_if_absent = FileObjects.put_if_absent
