@@ -73,14 +73,15 @@ class TurnLedger:
         request with this key is queued, running or done: the caller answers from it. A failed
         turn, or one past its expiry, is claimed again; the same key with another message is 422."""
         name, digest = record_name(turn_id), message_digest(message)
-        for _ in range(_ATTEMPTS):
-            found = self.get(turn_id)
+        for attempt in range(_ATTEMPTS):
+            document = {"turn_id": turn_id, "status": status, "message": digest, "attempt": secrets.token_hex(4),
+                        "created_at": _now(), "expires_at": expires_at}
+            # A new key is the usual case: create first, read only when there is a record already.
+            found = None if attempt == 0 else self.get(turn_id)
             if found is not None and not (found.status == "failed" or found.over()):
                 if found.document.get("message") != digest:
                     raise KEY_REUSED
                 return found, False
-            document = {"turn_id": turn_id, "status": status, "message": digest, "attempt": secrets.token_hex(4),
-                        "created_at": _now(), "expires_at": expires_at}
             etag = self.records.create(name, document) if found is None else \
                 self.records.replace(name, document, found.etag)
             if etag is not None:
