@@ -1,20 +1,18 @@
-"""The turn service every event source calls: idempotency, the turn, its metrics; long turns
-queued for a worker, and their status.
+"""The turn service every event source calls: the turn, its record in the turn ledger, its
+metrics; long turns queued for a worker, and their status.
 
-It receives the request and the invocation's deadline as arguments; it keeps nothing between
-invocations but what the composition root gave it.
+Every path keeps to the ledger's rules (turn_ledger.py): a retry with the same idempotency key
+replays the first reply, the same key with another message is 422, a failed turn is forgotten,
+and the records go with their session. It receives the request and the invocation's deadline as
+arguments; it keeps nothing between invocations but what the composition root gave it.
 """
 
-import hashlib
-import secrets
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.idempotency import idempotent_function
 
 from agent import (
     AgentError,
@@ -28,17 +26,20 @@ from agent import (
     StoreUnavailable,
     TurnNotFound,
 )
+from agent.store import CommitUnknown, SessionDeleted
 
 from .error_table import ApiError, as_api_error
-from .idempotency import SessionRecordsLayer, idempotency_config
 from .observability import Observability
 from .schemas import ConnectionRef, QueuedTurn
+from .turn_ledger import Entry, TurnLedger, in_progress, message_digest, new_turn_id, record_name, running_until
 from .turn_queue import TurnQueue
 
 # A queued turn that finds its session busy looks again this often...
 BUSY_POLL_SECONDS = 2.0
 # ...while at least this much time would be left for the turn itself.
 MIN_TURN_SECONDS = 10.0
+DEAD_LETTERED = ApiError(503, "turn_abandoned", "This turn failed on every attempt (the session store or the worker "
+                         "kept failing); nothing of it was stored. Send it again.")
 
 
 @dataclass(frozen=True)
@@ -70,19 +71,33 @@ class TurnService:
         self.logger, self.metrics = observe.logger, observe.metrics
         self.idempotency_ttl_seconds = idempotency_ttl_seconds
 
+    def ledger(self, caller: str, session_id: str, deadline: Deadline) -> TurnLedger:
+        return TurnLedger(self.conversations.store.records(caller, session_id, deadline))
+
     # ---- turns run now ---------------------------------------------------------------------
     def run(self, request: TurnRequest, deadline: Deadline, on_delta: Any = None) -> dict[str, Any]:
         """A turn; with an idempotency key, a retry replays the first reply instead of running again."""
         self.logger.append_keys(session_id=request.session_id)  # on every line of this invocation
         if request.idempotency_key is None:
-            return self._turn(request=asdict(request), deadline=deadline, on_delta=on_delta)
-        records = self.conversations.turn_records(request.caller, request.session_id, deadline)
-        once = idempotent_function(data_keyword_argument="request", persistence_store=SessionRecordsLayer(records),
-                                   config=idempotency_config(self.idempotency_ttl_seconds, deadline))(self._turn)
-        return once(request=asdict(request), deadline=deadline, on_delta=on_delta)
+            return self._turn(request, deadline, on_delta)
+        ledger = self.ledger(request.caller, request.session_id, deadline)
+        entry, ours = ledger.claim(turn_id_for(request), request.message, "running", running_until(deadline))
+        if not ours:
+            if entry.status == "done":
+                return dict(entry.document["reply"])
+            raise in_progress()
+        try:
+            reply = self._turn(request, deadline, on_delta)
+        except CommitUnknown:
+            raise  # left running until it expires: a retry must not run it while it may still land
+        except Exception as error:
+            self._settle(ledger, entry, "failed", error=as_api_error(error).body()["error"])
+            raise
+        self._settle(ledger, entry, "done", reply=reply)
+        return reply
 
-    def _turn(self, request: dict[str, Any], deadline: Deadline, on_delta: Any) -> dict[str, Any]:
-        chat = ChatRequest(request["caller"], request["session_id"], request["message"])
+    def _turn(self, request: TurnRequest, deadline: Deadline, on_delta: Any) -> dict[str, Any]:
+        chat = ChatRequest(request.caller, request.session_id, request.message)
         try:
             reply = self.conversations.chat(chat, deadline, on_delta)
         except (ModelError, ModelThrottled) as error:
@@ -96,89 +111,125 @@ class TurnService:
         self.logger.info("turn stored", extra={"message_count": reply.message_count, "stop_reason": reply.stop_reason})
         return reply_body(reply)
 
+    def _settle(self, ledger: TurnLedger, entry: Entry, status: str, **fields: Any) -> Entry | None:
+        """The turn's end in its record. The turn's outcome is decided already: a record that
+        cannot be written stays "running" until it expires (a retry then runs a failed turn, or
+        waits on a done one), and the caller still gets the outcome."""
+        expires_at = time.time() + self.idempotency_ttl_seconds if status == "done" else None
+        try:
+            return ledger.advance(entry, status, expires_at, **fields)
+        except StoreUnavailable:
+            self.logger.warning("the turn's end could not be recorded", extra={"turn_id": entry.turn_id})
+            return None
+
     # ---- turns queued for a worker ---------------------------------------------------------
     def enqueue(self, request: TurnRequest, deadline: Deadline, connection: ConnectionRef | None = None,
                 turn_id: str | None = None, announce: Callable[[Deadline], None] | None = None) -> dict[str, Any]:
-        """Queue a long turn; its status record says "queued" until a worker takes it.
+        """Queue a long turn; its record says "queued" until a worker takes it.
 
         ``announce`` (the WebSocket's "accepted") is called just before the turn is queued, under
         the session's queueing lease: no frame of the turn can come before it, and a turn sent
-        after it was announced is queued after it. A retried request with the same idempotency
-        key finds its turn (see turn_id_for) instead of queueing another; the same key with
-        another message is refused, as a synchronous turn's would be."""
+        after it was announced is queued after it. A retry with the same idempotency key finds its
+        turn (queued, running or done) instead of queueing another, unless it failed: then it is
+        queued again."""
         turn_id = turn_id or turn_id_for(request)
         turn = QueuedTurn(caller=request.caller, session_id=request.session_id, turn_id=turn_id,
                           message=request.message, idempotency_key=request.idempotency_key, connection=connection)
         self.queue.check(turn)  # refused before anything is written or announced
-        records = self.conversations.turn_records(request.caller, request.session_id, deadline)
-        status = {"turn_id": turn_id, "status": "queued", "created_at": _now(), "message": _digest(request.message)}
-        if records.create(_record(turn_id), status) is None:
-            return self._queued_before(records, request, turn_id, deadline, announce)
+        ledger = self.ledger(request.caller, request.session_id, deadline)
+        entry, ours = ledger.claim(turn_id, request.message, "queued", None)
+        if not ours:
+            if announce:
+                announce(deadline)
+            return {**_status(entry), "session_id": request.session_id}
         try:
-            with self.conversations.queueing(request.caller, request.session_id, deadline) as bounded:
+            with self.conversations.store.queueing(request.caller, request.session_id, deadline) as bounded:
                 if announce:
                     announce(bounded)
-                self.queue.send(turn, bounded)
+                self.queue.send(turn, bounded, attempt=entry.document["attempt"])
         except AgentError:
-            records.delete(_record(turn_id))
+            ledger.forget(entry)
             raise
-        return {**status, "session_id": request.session_id}
-
-    def _queued_before(self, records: Any, request: TurnRequest, turn_id: str, deadline: Deadline,
-                       announce: Callable[[Deadline], None] | None) -> dict[str, Any]:
-        found = records.get(_record(turn_id))
-        if found is None:  # deleted with its session just now
-            raise SessionBusy("This session was just deleted; send the message again.", retry_after=1)
-        if found[0].get("message") != _digest(request.message):
-            raise ApiError(422, "idempotency_key_reused", "This idempotency key was already used with a different message.")
-        if announce:
-            announce(deadline)
-        return {**found[0], "session_id": request.session_id}
+        return {**_status(entry), "session_id": request.session_id}
 
     def run_queued(self, turn: QueuedTurn, deadline: Deadline, on_delta: Any = None,
                    on_restart: Callable[[], None] | None = None) -> dict[str, Any]:
-        """A worker's turn: status "running", then "done" with the reply, or "failed" with the
-        error (raised as TurnFailed: final, the worker answers it). Idempotent on the turn id, so a
-        redelivered message replays instead of running twice. A store that fails is not final: the
-        error is raised as it is, and SQS delivers the turn again; that attempt calls
-        ``on_restart`` first, since what the failed one streamed is not the reply."""
-        records = self.conversations.turn_records(turn.caller, turn.session_id, deadline)
-        name = _record(turn.turn_id)
-        found = records.get(name)
-        if found and found[0].get("status") == "running" and on_restart:
-            on_restart()
-        running = {**(found[0] if found else {"turn_id": turn.turn_id, "created_at": _now()}), "status": "running"}
-        etag = records.replace(name, running, found[1]) if found else records.create(name, running)
-        request = TurnRequest(turn.caller, turn.session_id, turn.message, turn.idempotency_key or turn.turn_id)
+        """A worker's turn: "running", then "done" with the reply, or "failed" with the error
+        (raised as TurnFailed: final, the worker answers it). A redelivered turn that is done
+        replays its reply. A turn whose record is gone was cancelled with its session: it never
+        runs (checked again under the session's lease, so a DELETE that comes after this check
+        still wins). A store that fails is not final: the error is raised as it is and SQS
+        delivers the turn again; that attempt calls ``on_restart`` first, since what the failed
+        one streamed is not the reply; after the last one, the dead-letter queue finalises it."""
+        ledger = self.ledger(turn.caller, turn.session_id, deadline)
+        entry = self._take(ledger, turn, deadline, on_restart)
+        if entry.status == "done":
+            return dict(entry.document["reply"])
+        request = TurnRequest(turn.caller, turn.session_id, turn.message)
+        store = self.conversations.store
         try:
-            reply = self._run_when_free(request, deadline, on_delta)
+            with store.only_while_recorded(turn.caller, turn.session_id, record_name(turn.turn_id)):
+                reply = self._run_when_free(request, deadline, on_delta)
+        except SessionDeleted as deleted:
+            raise TurnFailed(as_api_error(deleted)) from deleted
         except StoreUnavailable:
             raise
         except Exception as error:
             failure = as_api_error(error)
-            _write(records, name, {**running, "status": "failed", "error": failure.body()["error"], "updated_at": _now()},
-                   etag)
+            self._settle(ledger, entry, "failed", error=failure.body()["error"])
             raise TurnFailed(failure) from error
-        _write(records, name, {**running, "status": "done", "reply": reply, "updated_at": _now()}, etag)
+        self._settle(ledger, entry, "done", reply=reply)
         return reply
+
+    def _take(self, ledger: TurnLedger, turn: QueuedTurn, deadline: Deadline,
+              on_restart: Callable[[], None] | None) -> Entry:
+        """The turn's record, now "running" (or "done", to replay); TurnFailed when it is final."""
+        for _ in range(3):
+            entry = ledger.get(turn.turn_id)
+            if entry is None or entry.document.get("message") != message_digest(turn.message):
+                # Deleted with its session (or a message of a turn since cancelled so, and its key reused).
+                raise TurnFailed(as_api_error(SessionDeleted()))
+            if entry.status == "done":
+                return entry
+            if entry.status == "failed":  # delivered again after it ended
+                raise TurnFailed(_api_error(entry.document.get("error")))
+            if entry.status == "running" and on_restart:
+                on_restart()
+            running = ledger.advance(entry, "running", running_until(deadline))
+            if running is not None:
+                return running
+        raise SessionBusy("The turn's record keeps changing; it will be delivered again.", retry_after=1)
 
     def _run_when_free(self, request: TurnRequest, deadline: Deadline, on_delta: Any) -> dict[str, Any]:
         """A queued turn waits for its session instead of being refused: a synchronous POST may
         hold it, for its lease at most."""
         while True:
             try:
-                return self.run(request, deadline, on_delta)
+                return self._turn(request, deadline, on_delta)
             except SessionBusy as busy:
                 wait = min(float(busy.retry_after or 1), BUSY_POLL_SECONDS)
                 if deadline.remaining() < wait + MIN_TURN_SECONDS:
                     raise
                 time.sleep(wait)
 
+    def finalise(self, turn: QueuedTurn, deadline: Deadline) -> ApiError | None:
+        """A queued turn that reached the dead-letter queue: "failed" (turn_abandoned) if it had
+        not ended; the error to tell its client, or None when it had ended already (or is gone)."""
+        ledger = self.ledger(turn.caller, turn.session_id, deadline)
+        for _ in range(3):
+            entry = ledger.get(turn.turn_id)
+            if entry is None or entry.status not in ("queued", "running") \
+                    or entry.document.get("message") != message_digest(turn.message):
+                return None
+            if ledger.advance(entry, "failed", error=DEAD_LETTERED.body()["error"]) is not None:
+                return DEAD_LETTERED
+        raise SessionBusy("The turn's record keeps changing; it will be delivered again.", retry_after=1)
+
     def status(self, caller: str, session_id: str, turn_id: str, deadline: Deadline) -> dict[str, Any]:
-        found = self.conversations.turn_records(caller, session_id, deadline).get(_record(turn_id))
-        if found is None:
+        entry = self.ledger(caller, session_id, deadline).get(turn_id)
+        if entry is None:
             raise TurnNotFound(f"Session {session_id} has no turn {turn_id}.")
-        return {**found[0], "session_id": session_id}
+        return {**_status(entry), "session_id": session_id}
 
 
 class TurnFailed(Exception):
@@ -189,28 +240,17 @@ class TurnFailed(Exception):
         self.error = error
 
 
-def _write(records: Any, name: str, document: dict[str, Any], etag: str | None) -> None:
-    """A status change, only over the record this turn wrote: one deleted with its session since
-    stays deleted."""
-    if etag is not None:
-        records.replace(name, document, etag)
+def _status(entry: Entry) -> dict[str, Any]:
+    """What GET .../turns/{turn_id} shows of a record."""
+    return {k: v for k, v in entry.document.items() if k in ("turn_id", "status", "created_at", "reply", "error")}
 
 
-def _digest(message: str) -> str:
-    return hashlib.sha256(message.encode("utf-8", "surrogatepass")).hexdigest()
-
-
-def _record(turn_id: str) -> str:
-    return f"turn-{turn_id}"
+def _api_error(error: Any) -> ApiError:
+    error = error if isinstance(error, dict) else {}
+    return ApiError(500, str(error.get("code", "internal_error")), str(error.get("message", "The turn failed.")),
+                    error.get("retry_after"))
 
 
 def turn_id_for(request: TurnRequest) -> str:
     """A new turn's id; derived from the idempotency key when there is one."""
-    if request.idempotency_key is None:
-        return "t_" + secrets.token_hex(16)
-    key = f"{request.caller}\n{request.session_id}\n{request.idempotency_key}"
-    return "t_" + hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:32]
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat()
+    return new_turn_id(request.caller, request.session_id, request.idempotency_key)

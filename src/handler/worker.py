@@ -32,18 +32,21 @@ class Worker:
         self.services = services
 
     def handle(self, event: dict[str, Any], context: Any, deadline: Deadline) -> dict[str, Any]:
-        processor = BatchProcessor(event_type=EventType.SQS, model=QueuedTurnRecord, raise_on_entire_batch_failure=False)
-        return process_partial_response(event=event, record_handler=lambda record: self.turn(record.body, deadline),
+        processor = BatchProcessor(event_type=EventType.SQS, model=QueuedTurnRecord,
+                                   raise_on_entire_batch_failure=False)
+        dead = self.services.queue.is_dead_letter_queue(event["Records"][0].get("eventSourceARN"))
+        step = self.dead_letter if dead else self.turn
+        return process_partial_response(event=event, record_handler=lambda record: step(record.body, deadline),
                                         processor=processor, context=context)
 
+    def dead_letter(self, turn: QueuedTurn, deadline: Deadline) -> None:
+        """A turn that failed on every delivery: finalised (failed, turn_abandoned) and its one error frame."""
+        error = self.services.turns.finalise(turn, deadline)
+        if error is not None and turn.connection is not None:
+            self._frames(turn, deadline).error(error.body())
+
     def turn(self, turn: QueuedTurn, deadline: Deadline) -> dict[str, Any] | None:
-        frames = None
-        if turn.connection is not None:
-            # The configured endpoint (this stack's WebSocket API) wins over the one the message
-            # carries: whoever can send to the queue cannot point the worker's requests elsewhere.
-            connection = turn.connection.model_copy(update={"endpoint": callback_url(
-                {}, self.services.settings.websocket_callback_url, turn.connection.endpoint)})
-            frames = Frames(self.services.clients, connection, turn.session_id, turn.turn_id, deadline)
+        frames = self._frames(turn, deadline) if turn.connection is not None else None
         try:
             reply = self.services.turns.run_queued(turn, deadline, frames.delta if frames else None,
                                                    frames.restart if frames else None)
@@ -60,3 +63,11 @@ class Worker:
         if frames:
             frames.reply(reply)
         return reply
+
+    def _frames(self, turn: QueuedTurn, deadline: Deadline) -> Frames:
+        assert turn.connection is not None
+        # The configured endpoint (this stack's WebSocket API) wins over the one the message
+        # carries: whoever can send to the queue cannot point the worker's requests elsewhere.
+        connection = turn.connection.model_copy(update={"endpoint": callback_url(
+            {}, self.services.settings.websocket_callback_url, turn.connection.endpoint)})
+        return Frames(self.services.clients, connection, turn.session_id, turn.turn_id, deadline)

@@ -57,8 +57,9 @@ def test_a_key_retried_after_delete_runs_the_turn_again_and_the_history_holds_it
 def test_records_live_in_the_session_and_go_with_it(s3_api, s3):
     assert s3_api.post(SESSION, "hello", headers=KEY)[0] == 200
     records = [k for k in bucket_keys(s3) if "/records/" in k]
-    assert len(records) == 1 and f"/session_{SESSION}/records/idempotency-" in records[0]
-    assert s3.get_object_tagging(Bucket="test-sessions", Key=records[0])["TagSet"] == [{"Key": "kind", "Value": "record"}]
+    assert len(records) == 1 and f"/session_{SESSION}/records/turn-t_" in records[0]
+    tags = s3.get_object_tagging(Bucket="test-sessions", Key=records[0])["TagSet"]
+    assert tags == [{"Key": "kind", "Value": "record"}]
     assert s3_api.delete(SESSION)[0] == 204
     assert bucket_keys(s3) == []
 
@@ -67,20 +68,20 @@ def test_a_record_deleted_with_its_session_during_the_turn_is_not_written_again(
     """The turn releases its session before its idempotency record gets the reply: a DELETE in
     between must stay a DELETE, or a retry would replay a turn the history no longer holds."""
     from agent import Deadline
-    from handler.idempotency import SessionRecordsLayer
+    from handler.turn_ledger import TurnLedger
 
-    original = SessionRecordsLayer._update_record
+    original = TurnLedger.advance
 
-    def delete_first(layer, data_record):  # the DELETE lands in that moment (from another invocation)
+    def delete_first(ledger, entry, *args, **kwargs):  # the DELETE lands in that moment (another invocation)
         api.services.conversations.delete("local", SESSION, Deadline.never())
-        original(layer, data_record=data_record)
+        return original(ledger, entry, *args, **kwargs)
 
-    SessionRecordsLayer._update_record = delete_first
+    TurnLedger.advance = delete_first
     try:
         first = api.post(SESSION, "hello", headers=KEY)
         assert first[0] == 200, first
     finally:
-        SessionRecordsLayer._update_record = original
+        TurnLedger.advance = original
     assert api.history(SESSION)[0] == 404
     assert [p.name for p in session_dir.rglob("*.json")] == []  # no record written back
     status, _, again = api.post(SESSION, "hello", headers=KEY)

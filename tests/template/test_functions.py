@@ -195,8 +195,7 @@ def test_reserved_concurrency_applies_per_function(defaults: Stack, alternative:
 
 
 def test_worker_takes_one_turn_at_a_time_from_the_turn_queue(defaults: Stack) -> None:
-    (mapping,) = defaults.of_type("AWS::Lambda::EventSourceMapping").values()
-    source = mapping["Properties"]
+    source = defaults.properties("TurnQueueSource")
 
     assert source["EventSourceArn"] == {"Fn::GetAtt": ["TurnQueue", "Arn"]}
     assert source["FunctionName"] == {"Ref": f"{WORKER}Aliaslive"}

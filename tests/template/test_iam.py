@@ -28,6 +28,7 @@ OBJECTS = {"Fn::Sub": "${SessionsBucket.Arn}/sessions/*"}
 BUCKET = {"Fn::GetAtt": ["SessionsBucket", "Arn"]}
 CONNECTIONS = {"Fn::Sub": "arn:aws:execute-api:us-east-1:123456789012:${WebSocketApi}/prod/POST/@connections/*"}
 TURN_QUEUE = {"Fn::GetAtt": ["TurnQueue", "Arn"]}
+DEAD_LETTERS = {"Fn::GetAtt": ["TurnDeadLetterQueue", "Arn"]}
 FAILURES_QUEUE = {"Fn::GetAtt": ["AsyncFailuresQueue", "Arn"]}
 # What every role may do with the default parameters (a Bedrock model, no KMS key, no secret).
 EXPECTED = {
@@ -42,7 +43,9 @@ EXPECTED = {
         "s3:GetObject": [OBJECTS], "s3:PutObject": [OBJECTS], "s3:DeleteObject": [OBJECTS],
         "s3:PutObjectTagging": [OBJECTS], "s3:ListBucket": [BUCKET],
         "execute-api:ManageConnections": [CONNECTIONS],
-        "sqs:ReceiveMessage": [TURN_QUEUE], "sqs:DeleteMessage": [TURN_QUEUE], "sqs:GetQueueAttributes": [TURN_QUEUE],
+        # its turns, and the dead-lettered ones it finalises
+        "sqs:ReceiveMessage": [DEAD_LETTERS, TURN_QUEUE], "sqs:DeleteMessage": [DEAD_LETTERS, TURN_QUEUE],
+        "sqs:GetQueueAttributes": [DEAD_LETTERS, TURN_QUEUE],
     },
     AUTHORIZER: {},
 }

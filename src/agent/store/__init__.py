@@ -30,12 +30,13 @@ from typing import TYPE_CHECKING
 
 from ..settings import Settings
 from .documents import SessionRecords
+from .failures import CommitUnknown, SessionDeleted
 from .sessions import HistorySlice, SessionStore, Turn
 
 if TYPE_CHECKING:
     from ..aws_clients import AwsClients
 
-__all__ = ["HistorySlice", "SessionRecords", "SessionStore", "Turn", "open_store"]
+__all__ = ["CommitUnknown", "HistorySlice", "SessionDeleted", "SessionRecords", "SessionStore", "Turn", "open_store"]
 
 
 def open_store(settings: Settings, clients: "AwsClients | None" = None) -> SessionStore:
@@ -45,7 +46,8 @@ def open_store(settings: Settings, clients: "AwsClients | None" = None) -> Sessi
         from .s3_objects import S3Objects
 
         aws = clients or AwsClients()
-        objects = S3Objects(lambda deadline: aws.client("s3", deadline), settings.session_bucket, settings.session_prefix)
+        objects = S3Objects(lambda deadline: aws.client("s3", deadline), settings.session_bucket,
+                            settings.session_prefix)
         return SessionStore(objects, settings)
     from .file_objects import FileObjects
 

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 from botocore.exceptions import BotoCoreError, ClientError
 from strands.types.exceptions import SessionException
 
-from ..errors import AgentError, StoreUnavailable
+from ..errors import AgentError, SessionNotFound, StoreUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -22,6 +22,24 @@ STORAGE_ERRORS = (ClientError, BotoCoreError, SessionException, OSError, json.JS
 MESSAGE = "The session store is unavailable; nothing of this turn was stored. Please retry."
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+class CommitUnknown(StoreUnavailable):
+    """The store answered neither the commit nor the check that would settle it: the turn may yet
+    be stored. Not "nothing was stored": a retry with its key must not run it again blindly."""
+
+    def __init__(self) -> None:
+        super().__init__("The session store did not confirm whether this turn was stored. "
+                         "Please retry with the same Idempotency-Key.")
+
+
+class SessionDeleted(SessionNotFound):
+    """A queued turn's session was deleted before the turn ran: the turn is cancelled, nothing stored."""
+
+    code = "session_deleted"
+
+    def __init__(self) -> None:
+        super().__init__("The session was deleted before this turn ran; nothing of it was stored.")
 
 
 @contextmanager

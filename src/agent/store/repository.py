@@ -16,14 +16,20 @@ Strands' own S3/File repositories it changes only *when* and *how much* is read 
 - New messages are created with put_if_absent, so a writer that lost its lease can never
   overwrite a committed message; a leftover in the way is overwritten only once agent.json shows
   that nobody committed since the turn began.
-- agent.json also carries "_commit", an id of the turn that wrote it: a commit whose answer was
-  lost (a timeout, or a retry of a write that had landed, refused as a conflict) is known to have
-  landed by reading agent.json back, instead of being reported as failed and run again.
+- agent.json also carries "_commit", an id of the turn that wrote it. A commit whose answer was
+  lost (a timeout, or a retry of a write that had landed, refused as a conflict) is resolved
+  before anyone is told: agent.json is read back; if it is not this turn's, it is *fenced*:
+  rewritten, on the ETag the turn read, with the same content under another "_commit" (a new
+  session: a "_void" placeholder). The lost write, still in flight, carries the old condition
+  and can no longer land, so "nothing was stored" stays true. When even that gets no answer,
+  CommitUnknown says so instead.
+- A "_void" agent.json restores as no agent (its ETag still guards the next commit).
 - SessionAgent.from_dict ignores "_snapshot" and "_commit", so stock managers read agent.json as usual; an
   agent.json without it (a stock manager wrote it) is read the stock way: LIST, then GET each.
 """
 
 import dataclasses
+import json
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -35,7 +41,7 @@ from strands.types.session import Session, SessionAgent, SessionMessage, decode_
 
 from ..deadline import Deadline
 from .documents import decode, encode
-from .failures import guarded
+from .failures import CommitUnknown, guarded
 from .keys import SessionKeys
 from .lease import lost
 from .objects import ObjectStore, StoredObject
@@ -43,7 +49,9 @@ from .objects import ObjectStore, StoredObject
 Doc = dict[str, Any]
 SNAPSHOT = "_snapshot"
 COMMIT = "_commit"
-# Reading agent.json back after an unanswered commit gets this long, even past the turn's deadline.
+VOID = "_void"  # a fence where there was no agent.json: restores as none
+# Resolving an unanswered commit (read back, then fence) gets this long: the commit point's own
+# write is given the turn's deadline less this, so the answer still comes before it.
 CHECK_SECONDS = 1.0
 _MESSAGE_FIELDS = frozenset(f.name for f in dataclasses.fields(SessionMessage))
 
@@ -69,6 +77,8 @@ class AgentRecord:
         document = decode(stored)
         if document is None:
             return cls(None, None, 0)
+        if document.get(VOID):  # a fenced first commit: nothing committed, but a compare-and-swap from here
+            return cls(None, stored.etag, 0)  # type: ignore[union-attr]
         snapshot = document.get(SNAPSHOT)
         if not (isinstance(snapshot, dict) and "message_count" in snapshot):
             return cls(document, stored.etag, None)  # type: ignore[union-attr]
@@ -109,7 +119,8 @@ class TurnRepository(SessionRepository):
         record = self._agent(agent_id)
         missing = [i for i in message_ids if record.message(i) is None]
         found = self.objects.get_many([self.keys.message(agent_id, i) for i in missing])
-        record.known.update({i: decode(stored) for i, stored in zip(missing, found) if stored is not None})
+        record.known.update({i: json.loads(stored.body) for i, stored in zip(missing, found, strict=True)
+                             if stored is not None})
 
     @guarded("reading messages")
     def message_count(self, agent_id: str) -> int:
@@ -136,12 +147,13 @@ class TurnRepository(SessionRepository):
         if self.new_session is not None and not self.objects.put_if_absent(self.keys.session, encode(self.new_session)):
             raise lost()  # it was absent when the turn began: another writer created it since
         for agent_id, record in self.agents.items():
-            written = [(i, self.keys.message(agent_id, i), encode(m)) for i, m in sorted(record.pending_messages.items())]
+            written = [(i, self.keys.message(agent_id, i), encode(m))
+                       for i, m in sorted(record.pending_messages.items())]
             changed = [(key, body) for i, key, body in written if i < (record.count or 0)]  # a redaction
             new = [(key, body) for i, key, body in written if i >= (record.count or 0)]
             if changed:
                 self.objects.put_many(changed)
-            taken = [item for item, etag in zip(new, self.objects.put_many_if_absent(new)) if etag is None]
+            taken = [item for item, etag in zip(new, self.objects.put_many_if_absent(new), strict=True) if etag is None]
             if taken:
                 self._overwrite_leftovers(agent_id, taken)
 
@@ -152,31 +164,45 @@ class TurnRepository(SessionRepository):
         self.objects.put_many(items)
 
     @guarded("committing a turn")
-    def write_commit_point(self) -> None:
-        """agent.json, only if nobody committed since the turn read it."""
+    def write_commit_point(self, deadline: Deadline | None = None) -> None:
+        """agent.json, only if nobody committed since the turn read it; an unanswered write is
+        resolved (see the module's docstring) within ``deadline``."""
+        objects = self.objects.within(deadline.earlier_by(CHECK_SECONDS)) if deadline else self.objects
         for agent_id, record in self.agents.items():
             if record.pending is None and not record.pending_messages:
                 continue
             key, body = self.keys.agent(agent_id), encode({**self._document(record), COMMIT: self.commit_id})
             try:
-                if record.etag is None:
-                    etag = self.objects.put_if_absent(key, body)
-                else:
-                    etag = self.objects.put_if_match(key, body, record.etag)
+                etag = self._swap(objects, key, body, record.etag)
             except Exception:
-                if self._landed(key):
+                if self._resolved(key, record):
                     continue
-                raise
-            if etag is None and not self._landed(key):
+                raise  # nothing of the turn landed, and now nothing can
+            if etag is None and not self._resolved(key, record):
                 raise lost()
 
-    def _landed(self, key: str) -> bool:
-        """Whether agent.json is the one this turn wrote (its answer lost, or a retry refused)."""
+    def _swap(self, objects: ObjectStore, key: str, body: bytes, etag: str | None) -> str | None:
+        return objects.put_if_absent(key, body) if etag is None else objects.put_if_match(key, body, etag)
+
+    def _resolved(self, key: str, record: AgentRecord) -> bool:
+        """Whether this turn's agent.json landed; if not, it never will (fenced). CommitUnknown
+        when neither can be known in time."""
         try:
-            stored = decode(self.objects.within(Deadline.after(CHECK_SECONDS)).get(key))
-        except Exception:  # noqa: BLE001 (the store is failing: the commit's own error says so)
+            return self._fence(key, record)
+        except Exception as error:
+            raise CommitUnknown() from error
+
+    def _fence(self, key: str, record: AgentRecord) -> bool:
+        objects = self.objects.within(Deadline.after(CHECK_SECONDS))
+        if self._is_ours(objects.get(key)):
+            return True
+        fence = {**(record.stored or {VOID: True}), COMMIT: "fence-" + self.commit_id}
+        if self._swap(objects, key, encode(fence), record.etag) is not None:
             return False
-        return stored is not None and stored.get(COMMIT) == self.commit_id
+        return self._is_ours(objects.get(key))  # refused: ours landed after all, or someone else's did
+
+    def _is_ours(self, stored: StoredObject | None) -> bool:
+        return stored is not None and (decode(stored) or {}).get(COMMIT) == self.commit_id
 
     def _document(self, record: AgentRecord) -> Doc:
         agent = record.pending or record.stored
@@ -188,7 +214,8 @@ class TurnRepository(SessionRepository):
         offset = int((document.get("conversation_manager_state") or {}).get("removed_message_count", 0))
         window = range(min(offset, count), count)
         if all(i in known for i in window):  # else the next restore reads the stock way
-            document[SNAPSHOT] = {"message_count": count, "offset": window.start, "messages": [known[i] for i in window]}
+            document[SNAPSHOT] = {"message_count": count, "offset": window.start,
+                                  "messages": [known[i] for i in window]}
         return document
 
     # ---- SessionRepository: buffered writes, reads that see them -----------------------------

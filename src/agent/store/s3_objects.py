@@ -72,7 +72,9 @@ class S3Objects:
         return _each(self.pool, self.get, keys)
 
     def put(self, key: str, body: bytes) -> str:
-        return self._put(key, body)  # type: ignore[return-value]  (unconditional: never None)
+        etag = self._put(key, body)
+        assert etag is not None  # unconditional: a refused condition is the only None
+        return etag
 
     def put_many(self, items: list[tuple[str, bytes]]) -> None:
         _each(self.pool, lambda item: self._put(*item), items)
@@ -107,7 +109,8 @@ class S3Objects:
     def list(self, prefix: str, start_after: str | None = None) -> Iterator[ListedObject]:
         after = {"StartAfter": self._key(start_after)} if start_after else {}
         root = len(self._key(""))
-        pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=self._key(prefix), **after)
+        paginator = self.client.get_paginator("list_objects_v2")
+        pages = paginator.paginate(Bucket=self.bucket, Prefix=self._key(prefix), **after)
         for page in pages:
             for item in page.get("Contents", []):
                 yield ListedObject(item["Key"][root:], item["LastModified"])

@@ -5,6 +5,7 @@ import logging
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -17,7 +18,7 @@ from ..errors import InvalidRequest, SessionBusy, SessionNotFound
 from ..settings import Settings
 from . import keys as layout
 from .documents import UNREAD, Change, Doc, SessionRecords, change_document, decode, encode
-from .failures import store_errors
+from .failures import SessionDeleted, store_errors
 from .keys import SessionKeys
 from .lease import Clock, Lease, Leases
 from .objects import ObjectStore, StoredObject
@@ -30,6 +31,8 @@ RELEASE_SECONDS = 1.0  # a release gets this long of its own, even past the turn
 # Announcing a turn and queueing it takes a few requests; a holder that died blocks no longer.
 QUEUEING_SECONDS = 10
 QUEUEING_POLL_SECONDS = 0.05
+# The record a turn of a session needs to run (see SessionStore.only_while_recorded): (folder, key).
+_REQUIRED_RECORD: ContextVar[tuple[str, str] | None] = ContextVar("required_record", default=None)
 
 
 @dataclass
@@ -83,9 +86,13 @@ class SessionStore:
         keys = SessionKeys.of(caller, session_id)
         document_key = layout.caller_document(caller, caller_document) if caller_document else None
         objects = self.objects.within(deadline)
+        required = _REQUIRED_RECORD.get()
+        required_key = required[1] if required and required[0] == keys.folder else None
         with self.leased(keys, objects) as lease:
             with store_errors("opening a session"):
-                repository, document = self._open(objects, keys, document_key)
+                repository, document, record = self._open(objects, keys, document_key, required_key)
+                if required_key and record is None:
+                    raise SessionDeleted()  # under the lease: no DELETE can come between this and the commit
                 if lease.taken_over:
                     objects.delete(repository.leftovers(AGENT_ID))
                 turn = Turn(RepositorySessionManager(session_id, session_repository=repository),
@@ -94,7 +101,7 @@ class SessionStore:
             with store_errors("committing a turn"):
                 self.leases.confirm(objects, lease)
                 repository.write_messages()
-                repository.write_commit_point()
+                repository.write_commit_point(deadline)
             # After the commit point: a turn that was not stored changes no fact. Once it is
             # stored, a failure here must not call the turn failed (a retry would run it twice).
             try:
@@ -109,7 +116,7 @@ class SessionStore:
             raise InvalidRequest("start and limit must not be negative")
         keys = SessionKeys.of(caller, session_id)
         with store_errors("reading a history"):
-            repository, _ = self._open(self.objects.within(deadline), keys)
+            repository, _, _ = self._open(self.objects.within(deadline), keys)
             if repository.read_session(session_id) is None:
                 raise SessionNotFound(f"Session {session_id} does not exist.")
             total = repository.message_count(AGENT_ID)
@@ -181,12 +188,27 @@ class SessionStore:
         with store_errors("unbinding a connection"):
             self.objects.within(deadline).delete([layout.connection(connection_id)])
 
-    def _open(self, objects: ObjectStore, keys: SessionKeys,
-              document_key: str | None = None) -> tuple[TurnRepository, StoredObject | None]:
-        """session.json, agent.json (and a caller document), in one round trip."""
-        wanted = [keys.session, keys.agent(AGENT_ID), *([document_key] if document_key else [])]
-        session, agent, *document = objects.get_many(wanted)
-        return TurnRepository(objects, keys, session, {AGENT_ID: agent}), (document or [None])[0]
+    def _open(self, objects: ObjectStore, keys: SessionKeys, document_key: str | None = None,
+              record_key: str | None = None) -> tuple[TurnRepository, StoredObject | None, StoredObject | None]:
+        """session.json, agent.json (and a caller document, a record), in one round trip."""
+        extra = [key for key in (document_key, record_key) if key]
+        session, agent, *found = objects.get_many([keys.session, keys.agent(AGENT_ID), *extra])
+        named = dict(zip(extra, found, strict=True))
+        repository = TurnRepository(objects, keys, session, {AGENT_ID: agent})
+        return repository, named.get(document_key or ""), named.get(record_key or "")
+
+    @contextmanager
+    def only_while_recorded(self, caller: str, session_id: str, name: str) -> Iterator[None]:
+        """Turns of this session started in the block run only while its record ``name`` exists
+        (a queued turn and its ledger record). It is read under the session's lease, with the
+        session's state (one round trip): a DELETE, which takes the same lease and removes the
+        records, cancels the turn (SessionDeleted, nothing written) instead of being undone by it."""
+        keys = SessionKeys.of(caller, session_id)
+        token = _REQUIRED_RECORD.set((keys.folder, keys.record(name)))
+        try:
+            yield
+        finally:
+            _REQUIRED_RECORD.reset(token)
 
     @contextmanager
     def leased(self, keys: SessionKeys, objects: ObjectStore) -> Iterator[Lease]:
