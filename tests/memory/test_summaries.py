@@ -65,7 +65,8 @@ def test_the_summary_is_restored_by_a_new_container_without_a_model_call(env, mo
     # (the summary after it is the next overflow's).
     turn_request = model_server.requests[asked]
     assert turn_request not in summary_requests(model_server)
-    assert "## Conversation Summary" in json.dumps(turn_request["messages"][1]) and "Arindam" in json.dumps(turn_request)
+    assert "## Conversation Summary" in json.dumps(turn_request["messages"][1])
+    assert "Arindam" in json.dumps(turn_request)
     assert len(summary_requests(model_server)) == expected_summaries(4, 4) == 2
 
 

@@ -39,7 +39,8 @@ class Lines(Terminal):
 
 @pytest.fixture(scope="package")
 def model() -> Iterator[TimedModel]:
-    with TimedModel() as server:
+    server = TimedModel()  # named first: ModelServer's __enter__ is typed as returning a ModelServer
+    with server:
         yield server
 
 
@@ -113,7 +114,8 @@ class Socket:
         self.frames: list[tuple[float, dict[str, Any]]] = []
 
     async def send(self, session: str, message: str, **extra: Any) -> None:
-        await self.ws.send_str(json.dumps({"action": "sendMessage", "session_id": session, "message": message, **extra}))
+        frame = {"action": "sendMessage", "session_id": session, "message": message, **extra}
+        await self.ws.send_str(json.dumps(frame))
 
     async def frame(self, timeout: float = 60) -> dict[str, Any]:
         message = await self.ws.receive(timeout=timeout)

@@ -29,7 +29,7 @@ UNCHECKED = py_compile.PycInvalidationMode.UNCHECKED_HASH
 
 
 def modules(root: str) -> list[str]:
-    found = []
+    found: list[str] = []
     for directory, dirs, files in os.walk(root):
         dirs.sort()
         found.extend(os.path.join(directory, f) for f in sorted(files) if f.endswith(".py"))
