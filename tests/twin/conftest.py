@@ -94,18 +94,6 @@ async def history(client: aiohttp.ClientSession, twin: Twin, session: str) -> li
         return (await response.json())["messages"]
 
 
-async def until(check: Callable[[], Awaitable[Any]], timeout: float, every: float = 0.2) -> Any:
-    """Poll ``check`` until it returns something truthy (returned), or fail after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        found = await check()
-        if found:
-            return found
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not true after {timeout} s")
-        await asyncio.sleep(every)
-
-
 class Socket:
     """A WebSocket client of the twin that keeps every frame with the time it arrived."""
 

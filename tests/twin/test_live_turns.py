@@ -7,7 +7,8 @@ import time
 import pytest
 from model_server import Reply
 
-from tests.twin.conftest import FUNCTION_TIMEOUT, Socket, history, post, run, session_id, until
+from tests.polling import until_async
+from tests.twin.conftest import FUNCTION_TIMEOUT, Socket, history, post, run, session_id
 
 pytestmark = pytest.mark.slow
 
@@ -61,7 +62,7 @@ def test_a_45_second_turn_completes_over_websocket_and_async_http_but_not_synchr
             assert turn["status"] in ("queued", "running", "done"), turn
             return turn if turn["status"] == "done" else None
 
-        turn = await until(done, timeout=70, every=1.0)
+        turn = await until_async(done, timeout=70, every=1.0)
         assert turn["reply"]["reply"] == text
 
     async def synchronously(client):
@@ -122,8 +123,8 @@ def test_a_connection_dropped_mid_turn_still_stores_the_turn(twin, model):
             while (await socket.frame())["type"] != "delta":
                 pass
         connection_id, = set(twin.connections.calls) - known
-        stored = await until(lambda: _stored(client, twin, session), timeout=30)
-        calls = await until(lambda: _gone(twin, connection_id), timeout=10)
+        stored = await until_async(lambda: _stored(client, twin, session), timeout=30)
+        calls = await until_async(lambda: _gone(twin, connection_id), timeout=10)
         return stored, calls
 
     stored, calls = run(scenario)
