@@ -30,11 +30,11 @@ os.environ.update({**FAKE_CREDENTIALS, "POWERTOOLS_METRICS_DISABLED": "true", "P
 os.environ.pop("AWS_PROFILE", None)
 os.environ.pop("AWS_LAMBDA_FUNCTION_NAME", None)
 
-from agent.aws_clients import AwsClients  # noqa: E402
+from agent.aws_clients import AwsClients  # noqa: E402  (after the environment is clean)
 from handler.app import handler_for  # noqa: E402  (after the environment is clean)
-from handler.composition import Services, build  # noqa: E402
-from twin.events import http_api_event  # noqa: E402
-from twin.lambda_context import LambdaContext  # noqa: E402
+from handler.composition import Services, build  # noqa: E402  (after the environment is clean)
+from twin.events import http_api_event  # noqa: E402  (after the environment is clean)
+from twin.lambda_context import LambdaContext  # noqa: E402  (after the environment is clean)
 
 
 @pytest.fixture

@@ -106,7 +106,7 @@ def main() -> int:
 
     builds = {"artifact": ([args.artifact], build_env(True)), "naive": (args.naive.split(":"), build_env(False))}
     assert_no_bytecode(builds["naive"][0])
-    for name, (paths, env) in builds.items():  # one unrecorded run each: page cache, not bytecode
+    for paths, env in builds.values():  # one unrecorded run each: page cache, not bytecode
         sample(args.python313, paths, env, args.timeout)
     results: dict[str, list[dict]] = {name: [] for name in builds}
     for index in range(args.samples):
@@ -143,7 +143,8 @@ def report(args: argparse.Namespace, results: dict[str, list[dict]]) -> None:
     cpu = median(results["artifact"], "cpu") / median(results["naive"], "cpu")
     # Each artifact sample ran right before or after its naive twin: the ratio of each pair is
     # less sensitive to load that comes and goes than the ratio of the two medians.
-    paired = statistics.median(a["wall"] / n["wall"] for a, n in zip(results["artifact"], results["naive"]))
+    pairs = zip(results["artifact"], results["naive"], strict=True)
+    paired = statistics.median(a["wall"] / n["wall"] for a, n in pairs)
     verdict = "meets" if wall <= TARGET_RATIO else "MISSES"
     print(f"  ratio artifact/naive: wall {wall:.2f} (paired {paired:.2f}), cpu {cpu:.2f}  "
           f"({verdict} the target <= {TARGET_RATIO} on wall time)")

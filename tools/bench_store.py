@@ -38,22 +38,23 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-for name, value in {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": "us-east-1"}.items():
-    os.environ[name] = value  # moto only: never a real account
+# moto only: never a real account
+os.environ.update({"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": "us-east-1"})
 os.environ.pop("AWS_PROFILE", None)
 
-import boto3  # noqa: E402
-from strands import Agent  # noqa: E402
-from strands.agent.conversation_manager import SlidingWindowConversationManager  # noqa: E402
-from strands.hooks import AfterInvocationEvent, MessageAddedEvent  # noqa: E402
-from strands.models.litellm import LiteLLMModel  # noqa: E402
-from strands.session.s3_session_manager import S3SessionManager  # noqa: E402
+import boto3  # noqa: E402  (after the environment above)
+from strands import Agent  # noqa: E402  (after the environment above)
+from strands.agent.conversation_manager import SlidingWindowConversationManager  # noqa: E402  (after the environment above)
+from strands.hooks import AfterInvocationEvent, MessageAddedEvent  # noqa: E402  (after the environment above)
+from strands.models.litellm import LiteLLMModel  # noqa: E402  (after the environment above)
+from strands.session.s3_session_manager import S3SessionManager  # noqa: E402  (after the environment above)
+from strands.types.content import Message, Role  # noqa: E402  (after the environment above)
 
-from agent.aws_clients import AwsClients  # noqa: E402
-from agent.deadline import Deadline  # noqa: E402
-from agent.settings import Settings  # noqa: E402
-from agent.store import SessionStore, open_store  # noqa: E402
-from agent.store.keys import caller_segment  # noqa: E402
+from agent.aws_clients import AwsClients  # noqa: E402  (after the environment above)
+from agent.deadline import Deadline  # noqa: E402  (after the environment above)
+from agent.settings import Settings  # noqa: E402  (after the environment above)
+from agent.store import SessionStore, open_store  # noqa: E402  (after the environment above)
+from agent.store.keys import caller_segment  # noqa: E402  (after the environment above)
 
 BUCKET = "bench-sessions"
 CALLER = "arn:aws:sts::123456789012:assumed-role/ChatRole/bench"
@@ -99,23 +100,28 @@ class SharedClient:
 
 
 class Requests:
-    """HTTP requests the session's clients send (every tier's: registered before any is made), by S3 operation."""
+    """HTTP requests the session's clients send (every tier's: registered before any is made), by S3
+    operation."""
 
     def __init__(self, session: Any) -> None:
         self.counts: Counter[str] = Counter()
-        session.events.register("before-send.s3", lambda event_name, **_: self.counts.update([event_name.split(".")[-1]]))
+        session.events.register("before-send.s3", self._count)
+
+    def _count(self, event_name: str, **_: Any) -> None:
+        self.counts.update([event_name.split(".")[-1]])
 
     def take(self) -> Counter[str]:
         counts, self.counts = self.counts, Counter()
         return counts
 
 
-def messages(count: int, start: int = 0) -> list[dict[str, Any]]:
-    roles = ("user", "assistant")
-    return [{"role": roles[i % 2], "content": [{"text": f"message {i} " + "lorem ipsum " * 20}]} for i in range(start, start + count)]
+def messages(count: int, start: int = 0) -> list[Message]:
+    roles: tuple[Role, Role] = ("user", "assistant")
+    return [{"role": roles[i % 2], "content": [{"text": f"message {i} " + "lorem ipsum " * 20}]}
+            for i in range(start, start + count)]
 
 
-def make_agent(session_manager: Any, window: int, history: list[dict[str, Any]] | None = None) -> Agent:
+def make_agent(session_manager: Any, window: int, history: list[Message] | None = None) -> Agent:
     return Agent(
         model=MODEL,
         session_manager=session_manager,
@@ -151,8 +157,9 @@ def seed(session_manager: Any, count: int, window: int) -> None:
 
 def stock_turns(client: Any, session_id: str, history: int, window: int, turns: int) -> Iterator[float]:
     def manager() -> S3SessionManager:
+        shared: Any = SharedClient(client)  # stands in for the boto3 Session the manager wants
         return S3SessionManager(session_id, bucket=BUCKET, prefix=f"stock/{caller_segment(CALLER)}",
-                                boto_session=SharedClient(client))  # type: ignore[arg-type]
+                                boto_session=shared)
 
     seed(manager(), history, window)
     for number in range(turns):
@@ -211,7 +218,8 @@ def measure(runs: dict[str, Iterator[float]], requests: Requests) -> dict[str, t
 
 
 def describe(counts: Counter[str]) -> str:
-    short = {"GetObject": "GET", "PutObject": "PUT", "DeleteObject": "DEL", "ListObjectsV2": "LIST", "HeadObject": "HEAD"}
+    short = {"GetObject": "GET", "PutObject": "PUT", "DeleteObject": "DEL", "ListObjectsV2": "LIST",
+             "HeadObject": "HEAD"}
     return " ".join(f"{n} {short.get(op, op)}" for op, n in sorted(counts.items()))
 
 
@@ -258,7 +266,8 @@ def main() -> None:
             timings = {}
             for name, (seconds, counts) in measure(runs, requests).items():
                 timings[name] = seconds
-                print(f"{label:>7} | {name:<16} | {describe(counts):<40} | {sum(counts.values()):>5} | {seconds * 1000:>9.1f}")
+                print(f"{label:>7} | {name:<16} | {describe(counts):<40} | {sum(counts.values()):>5} | "
+                      f"{seconds * 1000:>9.1f}")
             ratio = timings["this store"] / timings["stock S3"]
             if window:
                 results.append((history, ratio))
@@ -303,8 +312,9 @@ def policy_costs(clients: AwsClients, requests: Requests, turns: int, window: in
                 summaries = sum("conversation summarizer" in str(r["messages"][0].get("content", "")).lower()
                                 for r in model.requests)
                 characters = sum(len(json.dumps(r["messages"], ensure_ascii=False)) for r in model.requests)
-            print(f"{policy:<10} | {'on' if memory else 'off':<6} | {calls / turns:>11.2f} | {summaries / turns:>18.2f} | "
-                  f"{characters / 4 / turns:>11.0f} | {sum(s3.values()) / turns:>11.2f} | {s3['GetObject'] / turns:>6.2f}")
+            print(f"{policy:<10} | {'on' if memory else 'off':<6} | {calls / turns:>11.2f} | "
+                  f"{summaries / turns:>18.2f} | {characters / 4 / turns:>11.0f} | {sum(s3.values()) / turns:>11.2f} | "
+                  f"{s3['GetObject'] / turns:>6.2f}")
 
 
 if __name__ == "__main__":

@@ -10,13 +10,14 @@ import json
 import threading
 import time
 from http.server import BaseHTTPRequestHandler
+from typing import Any
 
-from model_server import ModelServer
+from model_server import ModelServer, Reply
 
 
 class TimedModel(ModelServer):
-    def __init__(self, *args: object, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
         self.word_times: list[list[float]] = []  # one list per streamed reply, in the order they began
         self._times_lock = threading.Lock()
 
@@ -33,8 +34,8 @@ class TimedModel(ModelServer):
         base = super()._handler_class()
         model = self
 
-        class Timed(base):  # type: ignore[misc, valid-type]
-            def send_stream(self, body, reply):  # type: ignore[no-untyped-def]
+        class Timed(base):  # type: ignore[misc, valid-type]  # base: made at run time
+            def send_stream(self, body: dict[str, Any], reply: Reply) -> None:
                 self.times: list[float] = []
                 with model._times_lock:
                     model.word_times.append(self.times)

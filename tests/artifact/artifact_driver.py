@@ -46,7 +46,8 @@ class LambdaContext:
 def foreign_modules(artifact: str) -> list[str]:
     """Files of loaded modules that are neither in the artifact nor in the standard library."""
     allowed = (artifact, sysconfig.get_paths()["stdlib"], sysconfig.get_paths()["platstdlib"])
-    files = (getattr(m, "__file__", None) for name, m in list(sys.modules.items()) if name not in ("__main__", "__mp_main__"))
+    files = (getattr(m, "__file__", None) for name, m in list(sys.modules.items())
+             if name not in ("__main__", "__mp_main__"))
     return sorted({f for f in files if f and not f.startswith(allowed)})
 
 

@@ -143,7 +143,8 @@ def test_importing_the_handler_from_source_opens_no_connection():
     python = sys.executable
     env = {**deployed_env(LITELLM_LOCAL_MODEL_COST_MAP=""), "PYTHONPATH": ""}
     code = (f"import runpy, sys; sys.path[:0] = [{str(ROOT / 'src')!r}]; "
-            f"sys.argv = ['driver', {str(ROOT / 'src')!r}, 'import']; runpy.run_path({str(DRIVER)!r}, run_name='__main__')")
+            f"sys.argv = ['driver', {str(ROOT / 'src')!r}, 'import']; "
+            f"runpy.run_path({str(DRIVER)!r}, run_name='__main__')")
     done = subprocess.run([python, "-B", "-c", code], env={"PATH": "/usr/bin:/bin", "HOME": "/tmp", **env},
                           capture_output=True, text=True, timeout=300, cwd="/")
     lines = [line for line in done.stdout.splitlines() if line.startswith("DRIVER ")]

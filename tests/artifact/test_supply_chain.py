@@ -98,8 +98,10 @@ def test_a_requirement_without_a_hash_fails_the_build(requirement: str, tmp_path
 def test_the_artifact_build_uses_that_install_step() -> None:
     """build/deps-<arch> is installed by the same macro, from the exported lock, with --require-hashes."""
     makefile = (ROOT / "Makefile").read_text()
-    macro = re.search(r"^define install_wheels\n(.*?)^endef", makefile, re.M | re.S).group(1)
-    deps_rule = re.search(r"^build/deps-%\.stamp: build/requirements\.txt\n((?:\t.*\n)+)", makefile, re.M).group(1)
+    macro_found = re.search(r"^define install_wheels\n(.*?)^endef", makefile, re.M | re.S)
+    rule_found = re.search(r"^build/deps-%\.stamp: build/requirements\.txt\n((?:\t.*\n)+)", makefile, re.M)
+    assert macro_found and rule_found, "the Makefile has lost the install macro or the deps rule"
+    macro, deps_rule = macro_found.group(1), rule_found.group(1)
 
     assert "pip install" in macro and "--require-hashes" in macro and "--no-deps" in macro
     assert "--only-binary :all:" in macro, "wheels only: no sdist build runs code at install time"

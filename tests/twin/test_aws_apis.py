@@ -8,7 +8,8 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.twin.conftest import Socket, run, session_id, until
+from tests.polling import until_async
+from tests.twin.conftest import Socket, run, session_id
 from twin import environment
 
 pytestmark = pytest.mark.slow
@@ -28,7 +29,7 @@ def test_the_management_api_answers_as_api_gateway_does(twin):
     async def scenario(http):
         known = set(twin.connections.calls)
         async with http.ws_connect(twin.ws_url) as ws:
-            await until(lambda: _opened(twin, known), timeout=5)
+            await until_async(lambda: _opened(twin, known), timeout=5)
             connection_id, = set(twin.connections.live) - known
             client.post_to_connection(ConnectionId=connection_id, Data=b'{"hello": "world"}')
             assert json.loads((await ws.receive(timeout=5)).data) == {"hello": "world"}
@@ -78,7 +79,7 @@ def test_a_message_the_worker_cannot_run_is_retried_then_dead_lettered(twin):
     async def dead_lettered(_):
         async def check():
             return [m for m in twin.poller.dead_letters if m.id == sent["MessageId"]]
-        return await until(check, timeout=20)
+        return await until_async(check, timeout=20)
 
     message, = run(dead_lettered)
     assert message.receives == 3

@@ -8,7 +8,8 @@ import signal
 import pytest
 from model_server import Reply
 
-from tests.twin.conftest import post, run, session_id, until
+from tests.polling import until_async
+from tests.twin.conftest import post, run, session_id
 
 pytestmark = pytest.mark.slow
 
@@ -23,7 +24,7 @@ def test_a_killed_idle_container_is_replaced_and_the_next_request_succeeds(twin)
     os.kill(before[0], signal.SIGKILL)
 
     async def scenario(client):
-        await until(lambda: _replaced(pool, before), timeout=10, every=0.05)
+        await until_async(lambda: _replaced(pool, before), timeout=10, every=0.05)
         return await post(client, twin, session_id(), "hello")
 
     status, _, body = run(scenario)
@@ -38,10 +39,10 @@ def test_a_container_killed_mid_request_answers_502_and_is_replaced(twin, model)
 
     async def scenario(client):
         slow = asyncio.create_task(post(client, twin, session_id(), "take your time"))
-        busy = await until(lambda: _busy(pool), timeout=10, every=0.05)
+        busy = await until_async(lambda: _busy(pool), timeout=10, every=0.05)
         os.kill(busy[0], signal.SIGKILL)
         cut = await slow
-        await until(lambda: _replaced(pool, before), timeout=10, every=0.05)
+        await until_async(lambda: _replaced(pool, before), timeout=10, every=0.05)
         return cut, await post(client, twin, session_id(), "hello again")
 
     (status, _, body), (next_status, _, _) = run(scenario)

@@ -31,7 +31,7 @@ def test_parallel_turns_on_one_session_store_exactly_the_accepted_ones(twin, mod
     assert [m["role"] for m in stored] == ["user", "assistant"] * len(accepted)
     assert [m["index"] for m in stored] == list(range(len(stored)))
     assert sorted(m["text"] for m in stored if m["role"] == "user") == accepted
-    for question, answer in zip(stored[::2], stored[1::2]):
+    for question, answer in zip(stored[::2], stored[1::2], strict=True):
         assert answer["text"] == f"Noted: {question['text']}"
 
 
@@ -47,7 +47,8 @@ def test_retry_with_the_same_idempotency_key_replays_the_first_reply(twin, model
         assert status == 200 and again == first
         assert len(model.requests) == calls  # the model was not asked again
         assert len(await history(client, twin, session)) == 2  # and nothing was appended
-        status, _, other = await post(client, twin, session, "Hey, my name is Arindam.", {"Idempotency-Key": "turn-0002"})
+        other_key = {"Idempotency-Key": "turn-0002"}
+        status, _, other = await post(client, twin, session, "Hey, my name is Arindam.", other_key)
         assert status == 200 and other["message_count"] == 4
         assert len(model.requests) == calls + 1
 

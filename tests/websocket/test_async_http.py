@@ -9,6 +9,7 @@ import pytest
 from model_server import Reply
 
 from tests.conftest import Api
+from tests.polling import until
 
 SESSION = "user_arindam_convo_123"
 ASYNC = {"Prefer": "respond-async"}
@@ -68,7 +69,7 @@ def test_a_sync_post_is_refused_while_a_queued_turn_runs_and_the_worker_waits_fo
     sync = threading.Thread(target=lambda: other_container.invoke({"session_id": SESSION, "message": "sync turn",
                                                                    "caller": "local"}))
     sync.start()
-    time.sleep(0.5)  # the sync turn holds the session
+    until(lambda: model_server.requests, timeout=10, what="the sync turn reached the model")  # so it holds the session
     status, _, body = ws.api.post(SESSION, "another sync turn")
     assert status == 409 and body["error"]["code"] == "session_busy"
 

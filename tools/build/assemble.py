@@ -33,7 +33,8 @@ def read_trim_list(path: Path, deps: Path) -> tuple[list[str], list[str]]:
     A list stamped `# for: name==version ...` (a generated one) applies only while the
     installed versions match: a module that is dead in one release may be alive in the next.
     """
-    drop, keep = [], []
+    drop: list[str] = []
+    keep: list[str] = []
     for line in path.read_text().splitlines():
         if line.startswith("# for:") and not versions_match(line.removeprefix("# for:").split(), deps):
             print(f"assemble: WARNING {path} was made for other versions ({line[6:].strip()}); "

@@ -24,12 +24,13 @@ relative to the code root (e.g. `litellm/main.py`), just without the source line
 import os
 import py_compile
 import sys
+import zlib
 
 UNCHECKED = py_compile.PycInvalidationMode.UNCHECKED_HASH
 
 
 def modules(root: str) -> list[str]:
-    found = []
+    found: list[str] = []
     for directory, dirs, files in os.walk(root):
         dirs.sort()
         found.extend(os.path.join(directory, f) for f in sorted(files) if f.endswith(".py"))
@@ -56,7 +57,11 @@ def main() -> int:
     root, keep_arg, shard, shards = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
     assert sys.implementation.cache_tag == "cpython-313", sys.implementation.cache_tag
     keep = set(keep_arg.split(","))
-    for path in modules(root)[shard::shards]:
+    # A module's shard comes from its own path, not its place in a listing: the shards run at once,
+    # each replacing the .py files it compiles, so a listing taken a moment later is shorter and
+    # its positions would hand one module to two shards (one then finds its source gone).
+    mine = [path for path in modules(root) if zlib.crc32(os.path.relpath(path, root).encode()) % shards == shard]
+    for path in mine:
         try:
             compile_one(path, root, keep)
         except py_compile.PyCompileError as error:

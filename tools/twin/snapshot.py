@@ -9,6 +9,7 @@ It talks to the twin over one control channel: "fork" with a channel's file desc
 new container, then "stop" (or the channel closing), which ends every container it forked.
 """
 
+import contextlib
 import os
 import signal
 from collections.abc import Mapping
@@ -79,12 +80,8 @@ def _stop(children: set[int]) -> None:
     process group), and wait for each, so none is left behind."""
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     for pid in list(children):
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
     for pid in list(children):
-        try:
+        with contextlib.suppress(ChildProcessError):
             os.waitpid(pid, 0)
-        except ChildProcessError:
-            pass
