@@ -26,8 +26,9 @@ def test_a_turn_streams_accepted_deltas_and_one_reply_that_is_stored(ws, aws, mo
     assert deltas and all(f["type"] == "delta" and f["turn_id"] == accepted["turn_id"] for f in deltas)
     assert all(f["text"] for f in deltas)  # no empty frame
     assert reply["type"] == "reply" and reply["turn_id"] == accepted["turn_id"]
-    assert set(reply) == {"type", "turn_id", "session_id", "reply", "stop_reason", "usage", "message_count"}
+    assert set(reply) == {"type", "turn_id", "session_id", "reply", "stop_reason", "usage", "message_count", "seq"}
     assert "".join(f["text"] for f in deltas) == reply["reply"]
+    assert [f["seq"] for f in aws.frames("c1")] == list(range(len(frames) + 1))  # accepted is 0
     assert ws.api.texts(SESSION, caller=ALICE) == ["Hey, my name is Arindam.", reply["reply"]]
 
 
@@ -175,6 +176,7 @@ def test_a_worker_whose_store_fails_sends_no_frame_and_the_redelivery_answers_on
     assert frames[0]["type"] == "restart"  # the deltas streamed by the failed attempt are void
     assert "".join(f["text"] for f in frames if f["type"] == "delta") == "Noted: hello"
     assert [f["type"] for f in frames if f["type"] != "delta"] == ["restart", "reply"]
+    assert [f["seq"] for f in frames] == list(range(1, len(frames) + 1))  # a new attempt counts again from 1
     assert frames[-1]["reply"] == "Noted: hello"
     assert ws.api.texts(SESSION, caller=ALICE) == ["hello", "Noted: hello"]
 
