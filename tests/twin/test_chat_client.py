@@ -27,12 +27,14 @@ class Chat:
         env = {**os.environ, "NO_COLOR": "1", "PYTHONUNBUFFERED": "1"}
         self.process = subprocess.Popen([sys.executable, "tools/chat.py", *args], cwd=ROOT, env=env,
                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self.stdin, self.stdout = self.process.stdin, self.process.stdout
         self.pieces: list[tuple[float, str]] = []
         self.reader = threading.Thread(target=self._read, daemon=True)
         self.reader.start()
 
     def _read(self) -> None:
-        while chunk := os.read(self.process.stdout.fileno(), 4096):
+        while chunk := os.read(self.stdout.fileno(), 4096):
             self.pieces.append((time.perf_counter(), chunk.decode()))
 
     @property
@@ -40,8 +42,8 @@ class Chat:
         return "".join(piece for _, piece in self.pieces)
 
     def say(self, *lines: str) -> None:
-        self.process.stdin.write("".join(f"{line}\n" for line in lines).encode())
-        self.process.stdin.flush()
+        self.stdin.write("".join(f"{line}\n" for line in lines).encode())
+        self.stdin.flush()
 
     def wait_for(self, text: str, timeout: float = 60) -> float:
         """When ``text`` was first in the output."""
@@ -57,7 +59,7 @@ class Chat:
         raise AssertionError(f"no {text!r} in:\n{self.output}")
 
     def finish(self, timeout: float = 60) -> tuple[int, str]:
-        self.process.stdin.close()
+        self.stdin.close()
         code = self.process.wait(timeout)
         self.reader.join(5)
         return code, self.output
