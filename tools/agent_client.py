@@ -61,7 +61,7 @@ def presign_websocket_url(url: str, credentials: Any, region: str, expires: int 
     request = AWSRequest(method="GET", url=urlunsplit(("https" if secure else "http", parts.netloc, parts.path or "/",
                                                       parts.query, "")))
     SigV4QueryAuth(credentials, SERVICE, region, expires=expires).add_auth(request)
-    signed = urlsplit(request.url)
+    signed = urlsplit(str(request.url))
     return urlunsplit(("wss" if secure else "ws", signed.netloc, signed.path, signed.query, ""))
 
 
@@ -397,15 +397,44 @@ class AgentClient:
         return f"{said}: {auth.hint()}."
 
 
+class Repeats:
+    """The frames of each turn seen on one connection, by their seq: one seen again is a post the
+    function tried again (after a read timeout) that arrived twice. A restart starts a turn's
+    count again: the new attempt numbers its frames from the restart's seq."""
+
+    def __init__(self) -> None:
+        self.seen: dict[str, set[int]] = {}
+        self.last: dict[str, tuple[Any, int]] = {}
+
+    def repeated(self, frame: Any) -> bool:
+        turn_id = frame.get("turn_id") if isinstance(frame, dict) else None
+        seq = frame.get("seq") if isinstance(frame, dict) else None
+        if not isinstance(turn_id, str) or not isinstance(seq, int) or isinstance(seq, bool):
+            return False  # a refusal that names no turn, or a server that does not number its frames
+        kind, seen = frame.get("type"), self.seen.setdefault(turn_id, set())
+        if kind == "restart":
+            if self.last.get(turn_id) == (kind, seq):
+                return True
+            seen.intersection_update({0})  # the attempt's frames are new; "accepted" stays seen
+        elif seq in seen:
+            return True
+        seen.add(seq)
+        self.last[turn_id] = (kind, seq)
+        return False
+
+
 async def _read_frames(ws: aiohttp.ClientWebSocketResponse, frames: asyncio.Queue) -> None:
-    """Every text frame of the connection, parsed, onto ``frames``; then CLOSED."""
+    """Every text frame of the connection, parsed, onto ``frames`` (but repeats); then CLOSED."""
+    repeats = Repeats()
     try:
         async for message in ws:
             if message.type == aiohttp.WSMsgType.TEXT:
                 try:
-                    frames.put_nowait(json.loads(message.data))
+                    frame = json.loads(message.data)
                 except ValueError:
-                    pass
+                    continue
+                if not repeats.repeated(frame):
+                    frames.put_nowait(frame)
     finally:
         frames.put_nowait(CLOSED)
 

@@ -115,7 +115,8 @@ def main() -> int:
     parser.add_argument("--word-delay", type=float, default=0.02, help="seconds between words, default 0.02")
     args = parser.parse_args()
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-    with tempfile.TemporaryDirectory() as sessions, TimedModel() as model:
+    model = TimedModel()  # (its __enter__ is typed as the base class's)
+    with tempfile.TemporaryDirectory() as sessions, model:
         env = {**os.environ, "MODEL_ID": "openai/test-model", "MODEL_API_BASE": model.base_url, "MODEL_API_KEY": "x",
                "SESSION_DIR": sessions, "SESSION_BUCKET": "", "LOG_LEVEL": "WARNING"}
         print("starting the twin (the function's init takes a few seconds)...", flush=True)

@@ -14,6 +14,7 @@ program ends (exit status 1 if a turn failed or the agent could not be reached).
 
 import argparse
 import asyncio
+import contextlib
 import os
 import re
 import sys
@@ -302,10 +303,8 @@ async def main(args: argparse.Namespace) -> int:
 def run(argv: list[str] | None = None) -> int:
     args = arguments(argv)
     if sys.stdin.isatty():
-        try:
+        with contextlib.suppress(ImportError):  # not on every platform
             import readline  # noqa: F401  (line editing and history for input())
-        except ImportError:
-            pass
     try:
         return asyncio.run(main(args))
     except KeyboardInterrupt:

@@ -1,6 +1,7 @@
 """`make chat` (tools/chat.py) as a subprocess against the twin, its stdin a pipe: replies print
 as they stream, the commands, the reference conversation across two runs, one-line errors."""
 
+import asyncio
 import os
 import socket
 import subprocess
@@ -14,7 +15,7 @@ from agent_client import AgentClient, Target
 from model_server import Reply
 
 from tests.conftest import ROOT
-from tests.twin.conftest import history, run, session_id
+from tests.twin.conftest import history, run, session_id, until
 
 pytestmark = pytest.mark.slow
 
@@ -26,12 +27,14 @@ class Chat:
         env = {**os.environ, "NO_COLOR": "1", "PYTHONUNBUFFERED": "1"}
         self.process = subprocess.Popen([sys.executable, "tools/chat.py", *args], cwd=ROOT, env=env,
                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self.stdin, self.stdout = self.process.stdin, self.process.stdout
         self.pieces: list[tuple[float, str]] = []
         self.reader = threading.Thread(target=self._read, daemon=True)
         self.reader.start()
 
     def _read(self) -> None:
-        while chunk := os.read(self.process.stdout.fileno(), 4096):
+        while chunk := os.read(self.stdout.fileno(), 4096):
             self.pieces.append((time.perf_counter(), chunk.decode()))
 
     @property
@@ -39,8 +42,8 @@ class Chat:
         return "".join(piece for _, piece in self.pieces)
 
     def say(self, *lines: str) -> None:
-        self.process.stdin.write("".join(f"{line}\n" for line in lines).encode())
-        self.process.stdin.flush()
+        self.stdin.write("".join(f"{line}\n" for line in lines).encode())
+        self.stdin.flush()
 
     def wait_for(self, text: str, timeout: float = 60) -> float:
         """When ``text`` was first in the output."""
@@ -56,10 +59,23 @@ class Chat:
         raise AssertionError(f"no {text!r} in:\n{self.output}")
 
     def finish(self, timeout: float = 60) -> tuple[int, str]:
-        self.process.stdin.close()
+        self.stdin.close()
         code = self.process.wait(timeout)
         self.reader.join(5)
         return code, self.output
+
+
+def new_connection(twin, known: set[str]) -> str:
+    """The id of the one connection opened since ``known`` was taken."""
+    async def opened(_):
+        return await until(lambda: _found(set(twin.connections.live) - known), timeout=30, every=0.02)
+
+    connection, = run(opened)
+    return connection
+
+
+async def _found(value):
+    return value
 
 
 def chat(twin, session: str, *lines: str) -> tuple[int, str]:
@@ -178,3 +194,50 @@ def test_history_follows_every_page(twin):
     messages = run(scenario)
     assert [m["text"] for m in messages] == ["one", "Noted: one", "two", "Noted: two", "three", "Noted: three"]
     assert [m["index"] for m in messages] == list(range(6))
+
+
+def test_a_slow_management_api_holds_up_neither_the_stream_nor_the_commit_and_the_reply_arrives(twin, model):
+    """Each POST @connections takes 2 s (a client tier can): the turn is stored before its first
+    delta has even reached the client, and every frame still arrives, in order."""
+    text = words(30)
+    model.queue(Reply.say(text, word_delay=0.02))  # ~0.6 s of streaming
+    session = session_id()
+
+    async def scenario(client):
+        async with AgentClient(Target.local(twin.port)) as agent:
+            known = set(twin.connections.live)
+            await agent.connect()
+            connection, = await until(lambda: _found(set(twin.connections.live) - known), timeout=30, every=0.02)
+            twin.connections.slow[connection] = 2.0
+            deltas: list[tuple[float, str]] = []
+            turn = asyncio.create_task(agent.turn(session, "Count to thirty.",
+                                                  lambda text: deltas.append((time.perf_counter(), text))))
+
+            async def stored():
+                async with client.get(f"{twin.url}/sessions/{session}/messages") as response:
+                    return time.perf_counter() if response.status == 200 else None
+
+            stored_at = await until(stored, timeout=60, every=0.05)
+            return stored_at, deltas, await turn
+
+    stored_at, deltas, final = run(scenario)
+    assert final["type"] == "reply" and final["reply"] == text
+    assert "".join(piece for _, piece in deltas) == text
+    first_delta_shown = deltas[0][0]
+    assert stored_at < first_delta_shown, "the turn waited for a post before it was stored"
+    assert stored_at - model.word_times[-1][-1] < 1.5, "the model's stream was held up by the posts"
+
+
+def test_a_frame_delivered_twice_is_shown_once(twin, model):
+    """A post tried again after a read timeout can reach the client twice: same seq, shown once."""
+    text = words(20)
+    model.queue(Reply.say(text, word_delay=0.02))
+    known = set(twin.connections.live)
+    client = Chat("--port", str(twin.port), "--session", session_id())
+    connection = new_connection(twin, known)
+    twin.connections.repeated.add(connection)
+    client.say("Count to twenty.")
+    client.wait_for("messages stored")
+    code, output = client.finish()
+    assert code == 0, output
+    assert f"you › Count to twenty.\nagent › {text}\n  · " in output, output

@@ -47,7 +47,9 @@ def expected_signature(url: str, secret: str) -> str:
 
 
 def test_the_websocket_url_is_presigned_for_execute_api_in_the_urls_region_with_the_given_key():
-    signed = presign_websocket_url(URL, Credentials(KEY, SECRET), region_of(HOST))
+    region = region_of(HOST)
+    assert region == "eu-west-2"
+    signed = presign_websocket_url(URL, Credentials(KEY, SECRET), region)
     parts = urlsplit(signed)
     params = dict(parse_qsl(parts.query))
     assert (parts.scheme, parts.netloc, parts.path) == ("wss", HOST, "/prod")
@@ -136,7 +138,8 @@ def test_a_refusal_names_the_credentials_sent_and_the_signed_url_arrives_as_sign
     signed = dict(parse_qsl(urlsplit(arrived[0]).query))
     assert signed["X-Amz-Signature"] == expected_signature(arrived[0], SECRET)
     assert said[0].startswith("The WebSocket API refused the connection (403), which carried AWS credentials "
-                              "(access key …WXYZ from shared-credentials-file): that principal needs execute-api:Invoke")
+                              "(access key …WXYZ from shared-credentials-file): "
+                              "that principal needs execute-api:Invoke")
     assert said[1].startswith("The HTTP API refused the request (403), which carried AWS credentials")
     assert said[2].startswith("The WebSocket API refused the connection (403), which carried the JWT given with "
                               "--token: is it expired")

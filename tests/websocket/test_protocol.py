@@ -26,8 +26,9 @@ def test_a_turn_streams_accepted_deltas_and_one_reply_that_is_stored(ws, aws, mo
     assert deltas and all(f["type"] == "delta" and f["turn_id"] == accepted["turn_id"] for f in deltas)
     assert all(f["text"] for f in deltas)  # no empty frame
     assert reply["type"] == "reply" and reply["turn_id"] == accepted["turn_id"]
-    assert set(reply) == {"type", "turn_id", "session_id", "reply", "stop_reason", "usage", "message_count"}
+    assert set(reply) == {"type", "turn_id", "session_id", "reply", "stop_reason", "usage", "message_count", "seq"}
     assert "".join(f["text"] for f in deltas) == reply["reply"]
+    assert [f["seq"] for f in aws.frames("c1")] == list(range(len(frames) + 1))  # accepted is 0
     assert ws.api.texts(SESSION, caller=ALICE) == ["Hey, my name is Arindam.", reply["reply"]]
 
 
@@ -67,7 +68,8 @@ def test_a_frame_acts_for_the_connections_caller_and_no_other(ws, aws, model_ser
     ws.run_worker()
     bob_reply = aws.frames("bob-connection")[-1]
     assert bob_reply["type"] == "reply" and "Alice" not in bob_reply["reply"]
-    assert ws.api.texts("shared", caller=ALICE) == ["Hey, my name is Alice.", aws.frames("alice-connection")[-1]["reply"]]
+    alice_reply = aws.frames("alice-connection")[-1]["reply"]
+    assert ws.api.texts("shared", caller=ALICE) == ["Hey, my name is Alice.", alice_reply]
     assert ws.api.texts("shared", caller=BOB)[0] == "Do you remember my name?"
 
 
@@ -92,7 +94,8 @@ def test_a_deployed_connect_without_identity_is_refused(ws_env, aws):
     deployed = WebSocketClient(Api({**ws_env, "AWS_LAMBDA_FUNCTION_NAME": "AgentFunction"}), aws)
     assert deployed.connect("c1", caller=None) == {"statusCode": 401}
     assert deployed.connect("c2", caller=None, authorizer={"caller": "jwt:user-1"}) == {"statusCode": 200}
-    assert deployed.connect("c3", caller=None, authorizer={"caller": "arn:aws:iam::1:user/forged"}) == {"statusCode": 401}
+    forged = {"caller": "arn:aws:iam::1:user/forged"}
+    assert deployed.connect("c3", caller=None, authorizer=forged) == {"statusCode": 401}
 
 
 @pytest.mark.parametrize("body, route, code", [
@@ -103,7 +106,8 @@ def test_a_deployed_connect_without_identity_is_refused(ws_env, aws):
     ({"action": "sendMessage", "session_id": SESSION}, "sendMessage", "invalid_request"),
     ({"action": "shout", "session_id": SESSION, "message": "hi"}, "$default", "invalid_request"),
 ], ids=["not-json", "bad-session", "empty", "too-long", "no-message", "unknown-action"])
-def test_bad_messages_get_one_error_frame_with_the_http_codes_and_queue_nothing(ws, aws, model_server, body, route, code):
+def test_bad_messages_get_one_error_frame_with_the_http_codes_and_queue_nothing(ws, aws, model_server, body, route,
+                                                                                 code):
     ws.connect("c1")
     assert ws.send("c1", body, route=route) == {"statusCode": 200}
     frame, = aws.frames("c1")
@@ -175,6 +179,7 @@ def test_a_worker_whose_store_fails_sends_no_frame_and_the_redelivery_answers_on
     assert frames[0]["type"] == "restart"  # the deltas streamed by the failed attempt are void
     assert "".join(f["text"] for f in frames if f["type"] == "delta") == "Noted: hello"
     assert [f["type"] for f in frames if f["type"] != "delta"] == ["restart", "reply"]
+    assert [f["seq"] for f in frames] == list(range(1, len(frames) + 1))  # a new attempt counts again from 1
     assert frames[-1]["reply"] == "Noted: hello"
     assert ws.api.texts(SESSION, caller=ALICE) == ["hello", "Noted: hello"]
 

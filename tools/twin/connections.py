@@ -5,8 +5,13 @@ WEBSOCKET_CALLBACK_URL, which the twin sets to ``<twin>/_aws/connections``. Each
 as one text frame, and answered as API Gateway answers: 200, 410 GoneException once the client
 has gone, 413 PayloadTooLargeException over 128 KB. GET and DELETE work too. Every call is
 counted per connection (the stream benchmark reads the counts).
+
+Two faults of the real service can be switched on per connection, for tests: ``slow`` (each POST
+takes that many seconds, as @connections can on a client tier) and ``repeated`` (each frame is
+delivered twice, as when botocore tries a post again after a read timeout and both arrive).
 """
 
+import asyncio
 import json
 import secrets
 import string
@@ -48,6 +53,8 @@ class Connections:
     def __init__(self) -> None:
         self.live: dict[str, Connection] = {}
         self.calls: dict[str, Calls] = {}
+        self.slow: dict[str, float] = {}  # connection id -> seconds each POST takes
+        self.repeated: set[str] = set()  # connection ids whose frames arrive twice
 
     def open(self, connection: Connection) -> None:
         self.live[connection.id] = connection
@@ -81,11 +88,14 @@ class Connections:
             text = data.decode("utf-8")
         except UnicodeDecodeError:
             text = None
+        if connection_id in self.slow:
+            await asyncio.sleep(self.slow[connection_id])
         try:
-            if text is None:
-                await connection.socket.send_bytes(data)
-            else:
-                await connection.socket.send_str(text)
+            for _ in range(2 if connection_id in self.repeated else 1):
+                if text is None:
+                    await connection.socket.send_bytes(data)
+                else:
+                    await connection.socket.send_str(text)
         except (ConnectionError, RuntimeError):  # the client went away while this was being sent
             calls.gone += 1
             return _gone()
