@@ -43,6 +43,11 @@ class Conversations:
         concatenated equal its reply."""
         return self._turns.run(request, deadline, on_delta)
 
+    @property
+    def event_loop(self) -> Any:
+        """The container's event loop, which every turn runs on (what a warm container keeps)."""
+        return self._turns.loop.loop
+
     def history(self, caller: str, session_id: str, deadline: Deadline, cursor: str | None = None,
                 limit: int = DEFAULT_PAGE_MESSAGES, max_bytes: int = MAX_PAGE_BYTES) -> HistoryPage:
         """One page of the messages the user and the agent exchanged, oldest first."""

@@ -110,7 +110,7 @@ def test_a_warm_container_making_summaries_keeps_one_connection_and_leaves_nothi
     gc.collect()
     assert model_server.open_connections <= 1  # the turns' own, kept alive for the next turn
     # Only this container's tasks count (asyncio.all_tasks misses some that gc still finds alive).
-    container_loop = api.services.conversations._loop  # no public accessor (yet): the loop turns run on
+    container_loop = api.services.conversations.event_loop  # the loop turns run on
     on_container_loop = [t for t in pending_tasks() if t.get_loop() is container_loop]
     assert len(on_container_loop) <= 1  # at most LiteLLM's one live worker, not one left per summary
     elsewhere = [t for t in pending_tasks() if id(t) not in before and t.get_loop() is not container_loop]

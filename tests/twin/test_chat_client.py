@@ -15,7 +15,8 @@ from agent_client import AgentClient, Target
 from model_server import Reply
 
 from tests.conftest import ROOT
-from tests.twin.conftest import history, run, session_id, until
+from tests.polling import until_async
+from tests.twin.conftest import history, run, session_id
 
 pytestmark = pytest.mark.slow
 
@@ -68,7 +69,7 @@ class Chat:
 def new_connection(twin, known: set[str]) -> str:
     """The id of the one connection opened since ``known`` was taken."""
     async def opened(_):
-        return await until(lambda: _found(set(twin.connections.live) - known), timeout=30, every=0.02)
+        return await until_async(lambda: _found(set(twin.connections.live) - known), timeout=30, every=0.02)
 
     connection, = run(opened)
     return connection
@@ -207,7 +208,7 @@ def test_a_slow_management_api_holds_up_neither_the_stream_nor_the_commit_and_th
         async with AgentClient(Target.local(twin.port)) as agent:
             known = set(twin.connections.live)
             await agent.connect()
-            connection, = await until(lambda: _found(set(twin.connections.live) - known), timeout=30, every=0.02)
+            connection, = await until_async(lambda: _found(set(twin.connections.live) - known), timeout=30, every=0.02)
             twin.connections.slow[connection] = 2.0
             deltas: list[tuple[float, str]] = []
             turn = asyncio.create_task(agent.turn(session, "Count to thirty.",
@@ -217,7 +218,7 @@ def test_a_slow_management_api_holds_up_neither_the_stream_nor_the_commit_and_th
                 async with client.get(f"{twin.url}/sessions/{session}/messages") as response:
                     return time.perf_counter() if response.status == 200 else None
 
-            stored_at = await until(stored, timeout=60, every=0.05)
+            stored_at = await until_async(stored, timeout=60, every=0.05)
             return stored_at, deltas, await turn
 
     stored_at, deltas, final = run(scenario)

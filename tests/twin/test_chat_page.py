@@ -21,7 +21,8 @@ import pytest
 from model_server import Reply
 
 from tests.conftest import ROOT
-from tests.twin.conftest import run, session_id, until
+from tests.polling import until_async
+from tests.twin.conftest import run, session_id
 
 pytestmark = pytest.mark.slow
 
@@ -232,7 +233,7 @@ def new_connection(twin: Any, known: set[str]) -> str:
     async def opened(_: Any) -> set[str]:
         async def found() -> set[str]:
             return set(twin.connections.live) - known
-        return await until(found, timeout=30, every=0.02)
+        return await until_async(found, timeout=30, every=0.02)
 
     with ThreadPoolExecutor(1) as thread:  # Playwright's sync API holds this thread's event loop
         connection, = thread.submit(run, opened).result()
