@@ -66,9 +66,16 @@ def test_one_artifact_built_by_make_for_every_function(template: dict) -> None:
 
 def test_handlers(defaults: Stack, alternative: Stack) -> None:
     assert defaults.properties(AGENT)["Handler"] == "handler.app.lambda_handler"
-    assert defaults.properties(WORKER)["Handler"] == "handler.app.lambda_handler"
+    assert defaults.properties(WORKER)["Handler"] == "handler.worker_app.lambda_handler"
     assert alternative.properties(AUTHORIZER)["Handler"] == "handler.authorizer.lambda_handler"
-    assert (ROOT / "src" / "handler" / "authorizer.py").exists()
+    for module in ("app", "worker_app", "authorizer"):
+        assert (ROOT / "src" / "handler" / f"{module}.py").exists()
+
+
+def test_the_twin_and_make_invoke_run_the_handler_each_function_names(defaults: Stack) -> None:
+    from twin.config import HANDLERS
+
+    assert HANDLERS == {name: defaults.properties(name)["Handler"] for name in (AGENT, WORKER)}
 
 
 @pytest.mark.parametrize("function", CONVERSATION_FUNCTIONS)

@@ -153,7 +153,7 @@ def test_the_functions_call_only_what_their_roles_grant(transformed: dict, deplo
 
     queued = sqs_event(deployed_like["queue"])  # the async POST's turn and the WebSocket's
     assert queued is not None and len(queued["Records"]) == 2
-    result, worker_calls = recorder.run(lambda: api.invoke(queued, timeout=300))
+    result, worker_calls = recorder.run(lambda: api.invoke_worker(queued, timeout=300))
     assert not (result or {}).get("batchItemFailures"), result
     assert ("apigatewaymanagementapi", "PostToConnection") in {(s, o) for s, o, _ in worker_calls}
     assert_allowed(stack, WORKER, worker_calls, deployed_like)

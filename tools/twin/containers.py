@@ -224,7 +224,7 @@ class Pool:
         loop = asyncio.get_running_loop()
         started = loop.time()
         message = {"event": json.dumps(event), "timeout": self.function.timeout, "function": self.function.name,
-                   "request_id": str(uuid.uuid4())}
+                   "handler": self.function.handler, "request_id": str(uuid.uuid4())}
         while True:
             container = await self._checkout()
             try:
