@@ -96,7 +96,8 @@ def eventbridge_event(detail: dict) -> dict:
 
 
 def test_an_eventbridge_detail_is_a_turn_in_its_own_namespace(api, model_server):
-    assert api.invoke(eventbridge_event({"session_id": "bus", "message": "Hey, my name is Arindam."}))["message_count"] == 2
+    answer = api.invoke(eventbridge_event({"session_id": "bus", "message": "Hey, my name is Arindam."}))
+    assert answer["message_count"] == 2
     assert api.history("bus", caller="eventbridge")[0] == 200
     assert api.history("bus")[0] == 404
     calls = len(model_server.requests)
@@ -136,4 +137,5 @@ def test_malformed_events_get_a_structured_4xx_not_a_stack_trace(api, event, ses
 
 
 def test_the_expiry_schedule_event_sweeps(api):
-    assert api.invoke(json.loads((ROOT / "events" / "expire_idle_sessions.json").read_text())) == {"expired_sessions": 0}
+    sweep = json.loads((ROOT / "events" / "expire_idle_sessions.json").read_text())
+    assert api.invoke(sweep) == {"expired_sessions": 0}

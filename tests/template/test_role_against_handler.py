@@ -114,7 +114,8 @@ def assert_allowed(stack: Stack, function: str, calls: list, deployed_like: dict
     for service, operation, params in calls:
         if service == "s3":
             assert params["Bucket"] == deployed_like["bucket"]
-            keys = [params["Key"]] if "Key" in params else [o["Key"] for o in params.get("Delete", {}).get("Objects", [])]
+            deleted = params.get("Delete", {}).get("Objects", [])
+            keys = [params["Key"]] if "Key" in params else [o["Key"] for o in deleted]
             assert all(key.startswith(prefix) for key in keys), (operation, keys)
             assert params.get("Prefix", prefix).startswith(prefix), (operation, params)
         elif service == "sqs":

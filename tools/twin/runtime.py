@@ -10,6 +10,7 @@ Events and results cross as JSON, as they do in Lambda: a result that is not JSO
 Lambda's 6 MB, is a function error here too.
 """
 
+import contextlib
 import importlib
 import json
 import os
@@ -81,10 +82,8 @@ def _model_facts(services: Any) -> dict[str, Any]:
     if not settings.model_api_base:
         import litellm
 
-        try:  # the provider's public endpoint, when LiteLLM knows one (Bedrock has none)
+        with contextlib.suppress(Exception):  # its public endpoint, when LiteLLM knows one (not Bedrock)
             facts["model_api_base"] = litellm.get_llm_provider(settings.model_id)[3]
-        except Exception:
-            pass
     return facts
 
 
@@ -113,7 +112,8 @@ def invoke(lambda_handler: Any, invocation: dict[str, Any]) -> dict[str, Any]:
         return {"error": {"errorType": type(error).__name__, "errorMessage": str(error), "where": _where(error)}}
     if len(result.encode()) > MAX_RESULT_BYTES:
         return {"error": {"errorType": "Function.ResponseSizeTooLarge",
-                          "errorMessage": "Response payload size exceeded maximum allowed payload size (6291556 bytes)."}}
+                          "errorMessage": "Response payload size exceeded maximum allowed payload size "
+                                          "(6291556 bytes)."}}
     return {"result": result}
 
 
