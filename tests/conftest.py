@@ -33,6 +33,7 @@ os.environ.pop("AWS_LAMBDA_FUNCTION_NAME", None)
 from agent.aws_clients import AwsClients  # noqa: E402  (after the environment is clean)
 from handler.app import handler_for  # noqa: E402  (after the environment is clean)
 from handler.composition import Services, build  # noqa: E402  (after the environment is clean)
+from handler.worker import worker_handler  # noqa: E402  (after the environment is clean)
 from twin.events import http_api_event  # noqa: E402  (after the environment is clean)
 from twin.lambda_context import LambdaContext  # noqa: E402  (after the environment is clean)
 
@@ -82,6 +83,8 @@ class Api:
         self.env = env
         self.services: Services = build(env, AwsClients(BOTO3_SESSION))
         self.lambda_handler: Callable = handler_for(self.services)
+        # TurnWorkerFunction's handler, on the same container (the two functions share the store).
+        self.worker_handler: Callable = worker_handler(self.services.worker, self.services.observe)
 
     def request(self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None,
                 caller: str | None = None, raw_body: str | None = None,
@@ -106,6 +109,10 @@ class Api:
 
     def invoke(self, event: Any, timeout: float = 29.0) -> Any:
         return self.lambda_handler(event, LambdaContext(timeout_seconds=timeout))
+
+    def invoke_worker(self, event: Any, timeout: float = 300.0) -> Any:
+        """TurnWorkerFunction, as the turn queue's event source mapping invokes it."""
+        return self.worker_handler(event, LambdaContext(timeout_seconds=timeout))
 
     def texts(self, session_id: str, **kwargs: Any) -> list[str]:
         status, _, body = self.history(session_id, **kwargs)

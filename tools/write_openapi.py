@@ -9,8 +9,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
-from handler.composition import build  # noqa: E402
-from handler.http_routes import openapi_json  # noqa: E402
+from handler.composition import build  # noqa: E402  (after the path)
+from handler.http_routes import openapi_json  # noqa: E402  (after the path)
 
 
 def document() -> str:

@@ -20,7 +20,6 @@ from .history import (
     message_of,
     within_bytes,
 )
-from .memory import CallerMemory, Fact
 from .model import ModelProvider
 from .settings import Settings
 from .store import SessionStore
@@ -65,28 +64,3 @@ class Conversations:
         """Delete sessions (and memories of callers left without one) idle longer than the TTL;
         what fits before ``deadline`` (the next sweep resumes)."""
         return self.store.expire_idle(now or datetime.now(UTC), deadline)
-
-    # The handler reaches the store and CallerMemory directly after wave 1's merge.
-    def turn_records(self, caller: str, session_id: str, deadline: Deadline) -> Any:
-        return self.store.records(caller, session_id, deadline)  # wave-1 shim: removed at merge
-
-    def queueing(self, caller: str, session_id: str, deadline: Deadline) -> Any:
-        return self.store.queueing(caller, session_id, deadline)  # wave-1 shim: removed at merge
-
-    def bind_connection(self, connection_id: str, caller: str, deadline: Deadline) -> None:
-        self.store.bind_connection(connection_id, caller, deadline)  # wave-1 shim: removed at merge
-
-    def connection_caller(self, connection_id: str, deadline: Deadline) -> str | None:
-        return self.store.connection_caller(connection_id, deadline)  # wave-1 shim: removed at merge
-
-    def unbind_connection(self, connection_id: str, deadline: Deadline) -> None:
-        self.store.unbind_connection(connection_id, deadline)  # wave-1 shim: removed at merge
-
-    def facts(self, caller: str, deadline: Deadline) -> list[Fact]:
-        return CallerMemory(self.store).facts(caller, deadline)  # wave-1 shim: removed at merge
-
-    def forget(self, caller: str, fact_id: str, deadline: Deadline) -> None:
-        CallerMemory(self.store).forget(caller, fact_id, deadline)  # wave-1 shim: removed at merge
-
-    def forget_everything(self, caller: str, deadline: Deadline) -> None:
-        CallerMemory(self.store).forget_everything(caller, deadline)  # wave-1 shim: removed at merge

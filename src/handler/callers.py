@@ -8,12 +8,14 @@
   request without an identity is refused rather than pooled with others.
 
 A WebSocket connection is bound to its caller at $connect (the identity API Gateway verified
-then); every later frame on it acts as that caller.
+then); every later frame on it acts as that caller. Both are read through Powertools' event
+data classes.
 """
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import TypeAdapter, ValidationError
+from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2, APIGatewayWebSocketEvent
+from pydantic import StringConstraints, TypeAdapter, ValidationError
 
 from .error_table import ApiError
 from .schemas import Caller
@@ -23,28 +25,29 @@ DIRECT_CALLER = "direct"
 SQS_CALLER = "sqs"
 EVENTBRIDGE_CALLER = "eventbridge"
 _CALLER = TypeAdapter(Caller)
+# A JWT's subject is at most 255 characters (OpenID Connect Core 1.0, 2); a Cognito identity id
+# is a region and a UUID. An IAM ARN may be longer (a 512-character path and a 64-character name).
+_NAME = TypeAdapter(Annotated[str, StringConstraints(min_length=1, max_length=255)])
 
 
-def http_caller(request_context: Any, deployed: bool) -> str:
+def http_caller(event: APIGatewayProxyEventV2, deployed: bool) -> str:
     """The caller of an HTTP API (payload 2.0) request."""
-    authorizer = _mapping(_mapping(request_context).get("authorizer"))
-    iam = _mapping(authorizer.get("iam"))
-    cognito_id = _mapping(iam.get("cognitoIdentity")).get("identityId")
-    subject = _mapping(_mapping(authorizer.get("jwt")).get("claims")).get("sub")
-    return _first(cognito_id and f"cognito:{_checked(cognito_id)}", iam.get("userArn"),
-                  subject and f"jwt:{_checked(subject)}", deployed=deployed)
+    authorizer = event.request_context.authorizer
+    cognito_id, subject = authorizer.iam.cognito_identity_id, authorizer.jwt_claim.get("sub")
+    return _first(cognito_id and f"cognito:{_checked(cognito_id, _NAME)}", authorizer.iam.user_arn,
+                  subject and f"jwt:{_checked(subject, _NAME)}", deployed=deployed)
 
 
-def websocket_caller(request_context: Any, deployed: bool) -> str:
+def websocket_caller(event: APIGatewayWebSocketEvent, deployed: bool) -> str:
     """The caller of a WebSocket $connect: IAM's identity, or what our JWT authorizer put in
     its context (``caller``)."""
-    context = _mapping(request_context)
-    identity = _mapping(context.get("identity"))
+    context = event.request_context
+    identity = _mapping(context.get("identity"))  # the data class names only sourceIp and userAgent
     cognito_id = identity.get("cognitoIdentityId")
     from_token = _mapping(context.get("authorizer")).get("caller")
     if from_token is not None and not (isinstance(from_token, str) and from_token.startswith("jwt:")):
         raise ApiError(401, "unauthenticated", "The connection's identity is not one this API issues.")
-    return _first(cognito_id and f"cognito:{_checked(cognito_id)}", identity.get("userArn"), from_token,
+    return _first(cognito_id and f"cognito:{_checked(cognito_id, _NAME)}", identity.get("userArn"), from_token,
                   deployed=deployed)
 
 
@@ -57,10 +60,10 @@ def _first(*candidates: Any, deployed: bool) -> str:
     return LOCAL_CALLER
 
 
-def _checked(value: Any) -> str:
+def _checked(value: Any, kind: TypeAdapter = _CALLER) -> str:
     """An identity field as a caller, or 400: a wrong type or invalid text is bad input, not a 500."""
     try:
-        return _CALLER.validate_python(value)
+        return kind.validate_python(value)  # a lone surrogate is refused too
     except ValidationError:
         raise ApiError(400, "invalid_request", "The request's identity fields are not valid text.") from None
 

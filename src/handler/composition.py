@@ -3,18 +3,21 @@
 Init is where Lambda gives full CPU and what SnapStart snapshots; requests then find the settings,
 the model, the AWS clients, the store and the routes ready. Nothing else in the function does
 work at import. Tests build as many independent containers as they like with `build(env)`.
+
+Each part gets only what it uses; nothing below imports this module. Both entry points
+(app.py for AgentFunction, worker_app.py for TurnWorkerFunction) build the same container.
 """
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 
-from agent import Conversations, ModelProvider, Settings
+from agent import CallerMemory, Conversations, ModelProvider, Settings
 from agent.aws_clients import AwsClients
-from agent.store import open_store
+from agent.store import SessionStore, open_store
 
 from . import snapstart
 from .http_routes import http_api
@@ -26,21 +29,20 @@ from .websocket_routes import WebSocketRoutes
 from .worker import Worker
 
 
-@dataclass
+@dataclass(frozen=True)
 class Services:
+    """What one container built: the entry points' handlers, and what tests look into."""
+
     settings: Settings
-    # Deployed on Lambda (not sam local, not the twin): a request without an identity is refused.
-    deployed: bool
     clients: AwsClients
     models: ModelProvider
+    store: SessionStore
     conversations: Conversations
-    turns: TurnService
-    queue: TurnQueue
     observe: Observability
-    http: APIGatewayHttpResolver = field(init=False)
-    websocket: WebSocketRoutes = field(init=False)
-    sources: Sources = field(init=False)
-    worker: Worker = field(init=False)
+    http: APIGatewayHttpResolver
+    websocket: WebSocketRoutes
+    sources: Sources
+    worker: Worker
 
 
 def build(env: Mapping[str, str] = os.environ, clients: AwsClients | None = None) -> Services:
@@ -51,19 +53,21 @@ def build(env: Mapping[str, str] = os.environ, clients: AwsClients | None = None
     models.warm_up()
     # A key read at init would otherwise live in every restored environment until it is rotated away.
     snapstart.after_restore(models.reset)
+    # Deployed on Lambda (not sam local, not the twin): a request without an identity is refused.
     deployed = on_deployed_lambda(env)
-    conversations = Conversations(settings, open_store(settings, clients), models, name_endpoint_in_errors=not deployed)
-    queue = TurnQueue(clients, settings.turn_queue_url)
-    services = Services(
-        settings=settings, deployed=deployed, clients=clients, models=models,
-        conversations=conversations, queue=queue, observe=observe,
-        turns=TurnService(conversations, queue, observe, settings.idempotency_ttl_seconds),
+    store = open_store(settings, clients)
+    conversations = Conversations(settings, store, models, name_endpoint_in_errors=not deployed)
+    turns = TurnService(conversations, TurnQueue(clients, settings.turn_queue_url), observe,
+                        settings.idempotency_ttl_seconds)
+    memory = CallerMemory(store)
+    limit, callback_url = settings.max_message_chars, settings.websocket_callback_url
+    return Services(
+        settings=settings, clients=clients, models=models, store=store, conversations=conversations, observe=observe,
+        http=http_api(turns, conversations, memory, deployed, limit),
+        websocket=WebSocketRoutes(turns, store, clients, callback_url, deployed, limit),
+        sources=Sources(turns, conversations, memory, limit),
+        worker=Worker(turns, clients, callback_url),
     )
-    services.http = http_api(services)
-    services.websocket = WebSocketRoutes(services)
-    services.sources = Sources(services)
-    services.worker = Worker(services)
-    return services
 
 
 def on_deployed_lambda(env: Mapping[str, Any]) -> bool:

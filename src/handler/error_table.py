@@ -78,7 +78,8 @@ def as_api_error(error: BaseException) -> ApiError:
         return ApiError(409, SessionBusy.code, "A request with this idempotency key is still running; retry later.",
                         IN_PROGRESS_RETRY_AFTER)
     if isinstance(error, IdempotencyValidationError):
-        return ApiError(422, "idempotency_key_reused", "This idempotency key was already used with a different message.")
+        return ApiError(422, "idempotency_key_reused",
+                        "This idempotency key was already used with a different message.")
     if isinstance(error, IdempotencyPersistenceLayerError):
         # Powertools wraps what the records' store raised (StoreUnavailable, a deadline).
         cause = _cause_of_kind(error, AgentError)

@@ -10,11 +10,12 @@ import json
 import logging
 import os
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 
@@ -46,7 +47,7 @@ class Observability:
 def observability(env: Mapping[str, str] = os.environ) -> Observability:
     service = env.get("POWERTOOLS_SERVICE_NAME", "stateful-agent")
     text = env.get("LOG_FORMAT", "json").lower() == "text"
-    logger = Logger(service=service, **({"logger_formatter": TextFormatter()} if text else {}))
+    logger = Logger(service=service, logger_formatter=TextFormatter() if text else None)
     for name in LIBRARY_LOGGERS:
         logging.getLogger(name)  # registered, so that the next line finds it
     copy_config_to_registered_loggers(source_logger=logger, include=LIBRARY_LOGGERS)
@@ -57,3 +58,15 @@ def observability(env: Mapping[str, str] = os.environ) -> Observability:
         tracer=Tracer(service=service),
         metrics=Metrics(service=service, namespace=env.get("POWERTOOLS_METRICS_NAMESPACE", "StatefulAgent")),
     )
+
+
+def observed(observe: Observability, handle: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
+    """``handle`` as a Lambda handler with the container's logs, traces and metrics."""
+
+    @observe.logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
+    @observe.tracer.capture_lambda_handler(capture_response=False)  # replies are conversation content
+    @observe.metrics.log_metrics
+    def lambda_handler(event: Any, context: Any) -> Any:
+        return handle(event, context)
+
+    return lambda_handler

@@ -1,13 +1,25 @@
 """The shapes of what comes in and goes out, declared once (pydantic).
 
 The HTTP routes validate with them (Powertools' data validation) and the OpenAPI document is
-generated from them; direct invocations, SQS and EventBridge payloads, WebSocket messages and
-queued turns are validated by the same field types, so every source shares the same rules.
+generated from them. Every turn, whichever its source (HTTP, sync or queued; a WebSocket
+message; a direct invocation; SQS; EventBridge), becomes a `TurnRequest` through one model,
+`TurnIn` (turn_requests.py): one set of rules for a message, one error for each way it can be
+wrong, before anything is queued or written.
 """
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    ValidationInfo,
+)
+
+from agent import check_message
 
 SESSION_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$"
 IDEMPOTENCY_KEY_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$"
@@ -16,11 +28,16 @@ TURN_ID_PATTERN = r"^t_[0-9a-f]{32}$"
 
 SessionId = Annotated[str, StringConstraints(pattern=SESSION_ID_PATTERN)]
 IdempotencyKey = Annotated[str, StringConstraints(pattern=IDEMPOTENCY_KEY_PATTERN)]
-# A caller named by a trusted invoker (a direct invocation, the turn queue); lone surrogates are
-# refused by pydantic's str validation.
-Caller = Annotated[str, StringConstraints(min_length=1, max_length=512)]
-# Non-empty; the length limit (MAX_MESSAGE_CHARS) is the agent's, applied to every source alike.
-MessageText = Annotated[str, Field(min_length=1, description="What the user says.")]
+# A caller: an identity API Gateway verified, or one named by a trusted invoker (a direct
+# invocation, the turn queue). An IAM ARN alone may take 600 characters (a 512-character path and a
+# 64-character name); the store hashes a long one into its key.
+MAX_CALLER_CHARS = 1024
+Caller = Annotated[str, StringConstraints(min_length=1, max_length=MAX_CALLER_CHARS)]
+# A message as it arrives: a string. What makes it one the agent takes (not blank, at most
+# MAX_MESSAGE_CHARS, valid Unicode text) is the agent's check_message, applied by TurnIn.
+# (minLength is documented, not enforced here, so that an empty one gets the same sentence.)
+MessageText = Annotated[str, Field(description="What the user says (at most MAX_MESSAGE_CHARS characters).",
+                                   json_schema_extra={"minLength": 1})]
 
 # What a client is told when a field is wrong, instead of pydantic's generic sentence.
 FIELD_HINTS = {
@@ -28,57 +45,61 @@ FIELD_HINTS = {
     "idempotency-key": "The idempotency key must be 1-128 characters of A-Z, a-z, 0-9, '_', '-', '.' or ':'.",
     "idempotency_key": "The idempotency key must be 1-128 characters of A-Z, a-z, 0-9, '_', '-', '.' or ':'.",
     "message": '"message" must be a non-empty string of valid Unicode text.',
-    "caller": '"caller" must be a non-empty string of at most 512 characters.',
+    "caller": f'"caller" must be a non-empty string of at most {MAX_CALLER_CHARS} characters.',
     "limit": '"limit" must be a whole number from 1 to 1000.',
     "fact_id": "fact_id must look like f_0123abcd.",
     "turn_id": "turn_id must look like t_ followed by 32 hex digits.",
 }
 
 
+# The message's own problems, each named: the same sentence from every source.
+MESSAGE_HINTS = {
+    "missing": '"message" is missing: send the text for the agent as "message".',
+    "string_type": '"message" must be a string.',
+}
+
+
+def hint(field: str, kind: str) -> str | None:
+    """The sentence on what is wrong with a field (``kind``: pydantic's error type), if it has one."""
+    if field == "message" and kind in MESSAGE_HINTS:
+        return MESSAGE_HINTS[kind]
+    return FIELD_HINTS.get(field)
+
+
 def hint_for(error: ValidationError) -> str:
     """One sentence on the first thing wrong with a body: its field's hint, or pydantic's message."""
     first = error.errors()[0]
     field = str(first["loc"][-1]) if first["loc"] else ""
-    message = str(first.get("ctx", {}).get("error", "")) or first["msg"]
-    return FIELD_HINTS.get(field) or (f"{field}: {message}" if field else message)
+    detail = str(first.get("ctx", {}).get("error", "")) or first["msg"]
+    return hint(field, first["type"]) or (f"{field}: {detail}" if field else detail)
+
+
+# ---- a turn, from every source ----------------------------------------------------------------
+LIMIT = "max_message_chars"  # TurnIn's validation context: the setting MAX_MESSAGE_CHARS
+
+
+def _agent_takes(message: str, info: ValidationInfo) -> str:
+    # Raises InvalidRequest, which pydantic lets through as it is: the agent's own sentence.
+    return check_message(message, (info.context or {})[LIMIT])  # a KeyError: a caller forgot the limit
+
+
+class TurnIn(BaseModel):
+    """A turn's fields, from every source: the one model they are all validated with
+    (turn_requests.turn_request)."""
+
+    message: Annotated[str, AfterValidator(_agent_takes)]
+    caller: Caller
+    session_id: SessionId
+    idempotency_key: IdempotencyKey | None = None
 
 
 # ---- requests --------------------------------------------------------------------------------
 class MessageIn(BaseModel):
     """POST /sessions/{session_id}/messages."""
 
+    # Checked, as every source's message, by TurnIn (turn_requests.py).
+
     message: MessageText
-
-    @field_validator("message")
-    @classmethod
-    def not_blank(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("must not be blank")
-        return value
-
-
-class TurnPayload(MessageIn):
-    """A turn from a queue or a bus (SQS, EventBridge): they cannot pick a caller, since anyone
-    allowed to send to them could then act as any user."""
-
-    session_id: SessionId
-    idempotency_key: IdempotencyKey | None = None
-
-    @model_validator(mode="before")
-    @classmethod
-    def names_no_caller(cls, data: Any) -> Any:
-        if isinstance(data, dict) and "caller" in data:
-            raise ValueError('"caller" may only be set by a direct invocation.')
-        return data
-
-
-class DirectTurn(MessageIn):
-    """A direct invocation (Lambda Invoke, Step Functions): the invoker holds
-    lambda:InvokeFunction, so it may act for a caller."""
-
-    session_id: SessionId
-    caller: Caller = "direct"
-    idempotency_key: IdempotencyKey | None = None
 
 
 class DirectHistory(BaseModel):
@@ -99,14 +120,6 @@ class DirectMemory(BaseModel):
     action: Literal["get_memory", "forget_fact", "forget_memory"]
     caller: Caller = "direct"
     fact_id: Annotated[str, StringConstraints(pattern=FACT_ID_PATTERN)] | None = None
-
-
-class SendMessage(MessageIn):
-    """A WebSocket message: {"action": "sendMessage", "session_id", "message", "idempotency_key"?}."""
-
-    action: Literal["sendMessage"]
-    session_id: SessionId
-    idempotency_key: IdempotencyKey | None = None
 
 
 class ConnectionRef(BaseModel):

@@ -16,8 +16,8 @@ shared by all those environments, or stale by the time they run:
 - Credentials need nothing here: Lambda serves a SnapStart function's credentials from its
   container credentials endpoint, and botocore refreshes those by itself.
 
-Importing this module registers the hooks; `end_init()` closes init (see there). Other modules add theirs with `@after_restore`
-(e.g. to rebuild something that holds a secret). `snapshot_restore_py` exists only in
+Importing this module registers the hooks; `end_init()` closes init (see there). Other modules
+add theirs with `@after_restore` (e.g. to rebuild something that holds a secret). `snapshot_restore_py` exists only in
 Lambda's managed runtime; elsewhere (tests, `make dev`) nothing is ever restored, and
 `restore()` runs the hooks by hand.
 """

@@ -1,39 +1,41 @@
 """The other ways the function is invoked: directly (Lambda Invoke, Step Functions, another
-function), from a user's SQS queue, from EventBridge, and the expiry schedule. Each payload is
-validated by the same field types as the HTTP API (schemas.py) and answered with its codes.
+function), from a user's SQS queue, from EventBridge, and the expiry schedule. A turn from any of
+them is validated by the one model every source uses (turn_requests.py); the other actions by
+the same field types as the HTTP API (schemas.py). Answered with the API's codes.
 
 Callers: a direct invoker holds lambda:InvokeFunction, so it may name any caller; a queue or a
 bus carries whatever anyone allowed to send there put in it, so their turns live in namespaces of
 their own (``sqs``, ``eventbridge``).
 """
 
-from typing import TYPE_CHECKING, Any
+import json
+import logging
+from collections.abc import Mapping
+from typing import Any
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-from aws_lambda_powertools.utilities.parser import envelopes, parse
-from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
-from pydantic import Json, ValidationError
+from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from pydantic import ValidationError
 
-from agent import Deadline, InvalidRequest
+from agent import CallerMemory, Conversations, Deadline, InvalidRequest
 
-from .callers import EVENTBRIDGE_CALLER, SQS_CALLER
-from .error_table import error_result
-from .schemas import FIELD_HINTS, DirectDelete, DirectHistory, DirectMemory, DirectTurn, TurnPayload, hint_for
-from .turn_service import TurnRequest
+from .callers import DIRECT_CALLER, EVENTBRIDGE_CALLER, SQS_CALLER
+from .error_table import as_api_error, error_result
+from .schemas import FIELD_HINTS, DirectDelete, DirectHistory, DirectMemory, hint_for
+from .turn_requests import turn_request
+from .turn_service import TurnRequest, TurnService
 
-if TYPE_CHECKING:
-    from .composition import Services
-
+logger = logging.getLogger(__name__)
 EXPIRE_ACTION = "expire_idle_sessions"
-
-
-class TurnRecord(SqsRecordModel):
-    body: Json[TurnPayload]  # type: ignore[assignment]
+NOT_AN_OBJECT = 'The turn must be a JSON object like {"session_id": "...", "message": "..."}.'
 
 
 class Sources:
-    def __init__(self, services: "Services") -> None:
-        self.services = services
+    def __init__(self, turns: TurnService, conversations: Conversations, memory: CallerMemory,
+                 max_message_chars: int) -> None:
+        self.turns, self.conversations, self.memory = turns, conversations, memory
+        self.max_message_chars = max_message_chars
 
     def direct(self, event: Any, deadline: Deadline) -> dict[str, Any]:
         """The answer object, or ``{"error": {"code", "message", ...}}`` as a result, not a Lambda failure."""
@@ -46,12 +48,13 @@ class Sources:
             return error_result(error)
 
     def _direct(self, action: Any, event: Any, deadline: Deadline) -> dict[str, Any]:
-        conversations, turns = self.services.conversations, self.services.turns
+        conversations = self.conversations
         if not isinstance(event, dict):
-            raise InvalidRequest('The event must be a JSON object like {"session_id": "...", "message": "..."}.')
+            raise InvalidRequest(NOT_AN_OBJECT)
         if action in (None, "send_message"):
-            turn = validated(DirectTurn, {k: v for k, v in event.items() if k != "action"})
-            return turns.run(TurnRequest(turn.caller, turn.session_id, turn.message, turn.idempotency_key), deadline)
+            fields = {k: v for k, v in event.items() if k != "action"}
+            request = turn_request({**fields, "caller": event.get("caller", DIRECT_CALLER)}, self.max_message_chars)
+            return self.turns.run(request, deadline)
         if action == "get_history":
             ask = validated(DirectHistory, event)
             page = conversations.history(ask.caller, ask.session_id, deadline, cursor=ask.cursor, limit=ask.limit)
@@ -67,44 +70,59 @@ class Sources:
                              "delete_session, get_memory, forget_fact, forget_memory or expire_idle_sessions.")
 
     def _memory(self, ask: DirectMemory, deadline: Deadline) -> dict[str, Any]:
-        conversations = self.services.conversations
+        memory = self.memory
         if ask.action == "forget_memory":
-            conversations.forget_everything(ask.caller, deadline)
+            memory.forget_everything(ask.caller, deadline)
         elif ask.action == "forget_fact":
             if ask.fact_id is None:
                 raise InvalidRequest(FIELD_HINTS["fact_id"])
-            conversations.forget(ask.caller, ask.fact_id, deadline)
-        return {"facts": [vars(f) for f in conversations.facts(ask.caller, deadline)]}
+            memory.forget(ask.caller, ask.fact_id, deadline)
+        return {"facts": [vars(f) for f in memory.facts(ask.caller, deadline)]}
 
     def expire_idle_sessions(self, deadline: Deadline) -> dict[str, Any]:
-        deleted = self.services.conversations.expire_idle_sessions(deadline)
+        deleted = self.conversations.expire_idle_sessions(deadline)
         return {"expired_sessions": len(deleted)}
 
-    def sqs_batch(self, event: dict[str, Any], context: Any, deadline: Deadline) -> dict[str, Any]:
+    def sqs_batch(self, event: dict[str, Any], context: Any, deadline: Deadline) -> Mapping[str, Any]:
         """Failed records are reported back (partial batch response), so only they are retried, and
         reach the queue's DLQ if they keep failing. The SQS message id is the default idempotency
         key: a redelivered message replays its stored reply instead of appending the turn twice."""
 
-        def turn(record: TurnRecord) -> dict[str, Any]:
-            payload = record.body
-            request = TurnRequest(SQS_CALLER, payload.session_id, payload.message,
-                                  payload.idempotency_key or record.messageId)
-            return self.services.turns.run(request, deadline)
+        def turn(record: SQSRecord) -> dict[str, Any]:
+            try:
+                payload = json.loads(record.body)
+            except ValueError:
+                payload = None
+            request = self._bus_turn(payload, SQS_CALLER, record.message_id, f"SQS message {record.message_id}")
+            return self.turns.run(request, deadline)
 
         # All records failing is reported like some failing (each one retried, then to the DLQ).
-        processor = BatchProcessor(event_type=EventType.SQS, model=TurnRecord, raise_on_entire_batch_failure=False)
+        processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
         return process_partial_response(event=event, record_handler=turn, processor=processor, context=context)
 
     def eventbridge(self, event: dict[str, Any], deadline: Deadline) -> dict[str, Any]:
         """``detail`` is the turn; the event id is the default idempotency key. Failures raise, so
         Lambda's async retries and the OnFailure destination apply."""
+        bus_event = EventBridgeEvent(event)
+        event_id = bus_event.get("id")
+        request = self._bus_turn(bus_event.get("detail"), EVENTBRIDGE_CALLER, event_id, f"EventBridge event {event_id}")
+        return self.turns.run(request, deadline)
+
+    def _bus_turn(self, payload: Any, caller: str, default_key: str | None, what: str) -> TurnRequest:
+        """A turn from a queue or a bus: they cannot pick a caller, since anyone allowed to send to
+        them could then act as any user. Refused ones are logged: nobody is waiting for an answer."""
         try:
-            payload = parse(event=event, model=TurnPayload, envelope=envelopes.EventBridgeEnvelope)
-        except ValidationError as error:
-            raise InvalidRequest(hint_for(error)) from None
-        request = TurnRequest(EVENTBRIDGE_CALLER, payload.session_id, payload.message,
-                              payload.idempotency_key or event["id"])
-        return self.services.turns.run(request, deadline)
+            if not isinstance(payload, dict):
+                raise InvalidRequest(NOT_AN_OBJECT)
+            if "caller" in payload:
+                raise InvalidRequest('"caller" may only be set by a direct invocation.')
+            key = payload.get("idempotency_key")
+            return turn_request({**payload, "caller": caller, "idempotency_key": default_key if key is None else key},
+                                self.max_message_chars)
+        except InvalidRequest as error:
+            refused = as_api_error(error)
+            logger.warning("%s refused: %s %s", what, refused.code, refused.message)
+            raise
 
 
 def validated(model: Any, payload: Any) -> Any:

@@ -1,69 +1,77 @@
 """The WebSocket API's routes: $connect, $disconnect, sendMessage and $default.
 
 $connect binds the connection to its caller (the identity API Gateway verified: AWS_IAM, or our
-JWT authorizer's context); every later message on it acts as that caller and no other, whatever
-the message says. sendMessage validates like POST /messages, answers ``accepted`` and queues the
-turn for a worker invocation, which streams the reply back over the connection.
+JWT authorizer's context) in the store's connection registry; every later message on it acts as
+that caller and no other, whatever the message says. sendMessage is validated by the one model
+every source uses (turn_requests.py), answered ``accepted`` and queued for a worker invocation,
+which streams the reply back over the connection.
 """
 
 import json
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from pydantic import ValidationError
+from aws_lambda_powertools.utilities.data_classes import APIGatewayWebSocketEvent
 
-from agent import Deadline, check_message
+from agent import Deadline
+from agent.aws_clients import AwsClients
+from agent.store import SessionStore
 
 from .callers import websocket_caller
 from .error_table import ApiError, as_api_error
 from .frames import Frames, callback_url
-from .schemas import ConnectionRef, SendMessage, hint_for
-from .turn_service import TurnRequest, turn_id_for
-
-if TYPE_CHECKING:
-    from .composition import Services
+from .schemas import ConnectionRef
+from .turn_requests import turn_request
+from .turn_service import TurnRequest, TurnService, turn_id_for
 
 OK = {"statusCode": 200}
 UNKNOWN_ACTION = ('Unknown action; send {"action": "sendMessage", "session_id": "...", "message": "..."}.')
+NOT_JSON = 'A message must be JSON like {"action": "sendMessage", ...}.'
 
 
 class WebSocketRoutes:
-    def __init__(self, services: "Services") -> None:
-        self.services = services
+    def __init__(self, turns: TurnService, connections: SessionStore, clients: AwsClients,
+                 configured_callback_url: str | None, deployed: bool, max_message_chars: int) -> None:
+        self.turns, self.connections, self.clients = turns, connections, clients
+        self.configured_callback_url, self.deployed = configured_callback_url, deployed
+        self.max_message_chars = max_message_chars
 
-    def handle(self, event: dict[str, Any], deadline: Deadline) -> dict[str, Any]:
-        context = event["requestContext"]
-        route = context.get("routeKey")
-        conversations = self.services.conversations
+    def handle(self, raw_event: dict[str, Any], deadline: Deadline) -> dict[str, Any]:
+        event = APIGatewayWebSocketEvent(raw_event)
+        route, connection_id = event.request_context.route_key, event.request_context.connection_id
         if route == "$connect":
             try:
-                caller = websocket_caller(context, self.services.deployed)
+                caller = websocket_caller(event, self.deployed)
             except ApiError as error:
                 return {"statusCode": error.status}  # API Gateway refuses the connection
-            conversations.bind_connection(context["connectionId"], caller, deadline)
+            self.connections.bind_connection(connection_id, caller, deadline)
             return OK
         if route == "$disconnect":
-            conversations.unbind_connection(context["connectionId"], deadline)
+            self.connections.unbind_connection(connection_id, deadline)
             return OK
         self.message(event, deadline, known=route == "sendMessage")
         return OK
 
-    def message(self, event: dict[str, Any], deadline: Deadline, known: bool) -> None:
-        context = event["requestContext"]
-        connection = ConnectionRef(id=context["connectionId"],
-                                   endpoint=callback_url(context, self.services.settings.websocket_callback_url))
+    def message(self, event: APIGatewayWebSocketEvent, deadline: Deadline, known: bool) -> None:
+        endpoint = callback_url(event.raw_event["requestContext"], self.configured_callback_url)
+        connection = ConnectionRef(id=event.request_context.connection_id, endpoint=endpoint)
         try:
-            body = json.loads(event.get("body") or "")
+            body = json.loads(event.body or "")
         except (ValueError, RecursionError):
             body = None
-        session_id = body.get("session_id") if isinstance(body, dict) and isinstance(body.get("session_id"), str) else None
-        frames = Frames(self.services.clients, connection, session_id, None, deadline)
+        named = body.get("session_id") if isinstance(body, dict) else None
+        session_id = named if isinstance(named, str) else None
         try:
             request = self._request(body, connection.id, known, deadline)
         except Exception as error:
+            # The error names the session the message named, if any: frames.py takes None for none.
+            frames = Frames(self.clients, connection, session_id, None, deadline)  # type: ignore[arg-type]  # see above
             frames.error(as_api_error(error).body())
             return
+        self._queue(request, connection, deadline)
+
+    def _queue(self, request: TurnRequest, connection: ConnectionRef, deadline: Deadline) -> None:
         turn_id = turn_id_for(request)
-        frames = Frames(self.services.clients, connection, request.session_id, turn_id, deadline)
+        frames = Frames(self.clients, connection, request.session_id, turn_id, deadline)
         announced: list[bool] = []
 
         def accepted(bounded: Deadline) -> None:
@@ -73,12 +81,11 @@ class WebSocketRoutes:
             announced.append(True)
 
         try:
-            turn = self.services.turns.enqueue(request, deadline, connection, turn_id, announce=accepted)
+            turn = self.turns.enqueue(request, deadline, connection, turn_id, announce=accepted)
         except Exception as error:
             # Refused before it was announced (a key reused for another message, say): the error
             # names no turn, so it cannot be taken for the end of one the client follows.
-            refused = frames if announced else Frames(self.services.clients, connection, request.session_id, None,
-                                                      deadline)
+            refused = frames if announced else Frames(self.clients, connection, request.session_id, None, deadline)
             refused.error(as_api_error(error).body())
             return
         # A retried message whose turn already ended: answer it from the turn's record.
@@ -89,22 +96,17 @@ class WebSocketRoutes:
 
     def _request(self, body: Any, connection_id: str, known: bool, deadline: Deadline) -> TurnRequest:
         if body is None:
-            raise ApiError(400, "invalid_json", 'A message must be JSON like {"action": "sendMessage", ...}.')
-        if not known:
+            raise ApiError(400, "invalid_json", NOT_JSON)
+        if not known or not isinstance(body, dict) or body.get("action") != "sendMessage":
             raise ApiError(400, "invalid_request", UNKNOWN_ACTION)
-        try:
-            message = SendMessage.model_validate(body)
-        except ValidationError as error:
-            raise ApiError(400, "invalid_request", hint_for(error)) from None
-        caller = self.services.conversations.connection_caller(connection_id, deadline)
+        caller = self.connections.connection_caller(connection_id, deadline)
         if caller is None:
             raise ApiError(401, "unauthenticated", "This connection is not signed in; connect again.")
-        check_message(message.message, self.services.settings.max_message_chars)
-        return TurnRequest(caller, message.session_id, message.message, message.idempotency_key)
+        fields = {k: v for k, v in body.items() if k not in ("action", "caller")}  # the connection's caller only
+        return turn_request({**fields, "caller": caller}, self.max_message_chars)
 
 
 def is_websocket(event: Any) -> bool:
     context = event.get("requestContext") if isinstance(event, dict) else None
     return isinstance(context, dict) and isinstance(context.get("connectionId"), str) \
         and isinstance(context.get("routeKey"), str) and "http" not in context
-

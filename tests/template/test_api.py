@@ -179,7 +179,8 @@ def test_websocket_access_logs_follow_enable_access_logs(transformed: dict, defa
         "arn:aws:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs"]
 
     existing = Stack(transformed, ApiGatewayLogsRole="existing")
-    assert "ApiGatewayAccount" not in existing.resources and "AccessLogSettings" in existing.properties("WebSocketStage")
+    assert "ApiGatewayAccount" not in existing.resources
+    assert "AccessLogSettings" in existing.properties("WebSocketStage")
     off = Stack(transformed, EnableAccessLogs="false")
     assert "AccessLogSettings" not in off.properties("WebSocketStage")
     assert not {"WebSocketAccessLogGroup", "ApiGatewayAccount", "ApiGatewayLogsRoleForAccount"} & set(off.resources)

@@ -202,8 +202,19 @@ WEBSOCKET_EVENTS = {
 
 def test_every_event_file_is_expected() -> None:
     others = {"direct_invoke.json", "eventbridge_message.json", "sqs_message.json", "expire_idle_sessions.json",
-              "env.json"}
+              "worker_queued_turn.json", "env.json"}
     assert {p.name for p in EVENTS.glob("*.json")} == set(HTTP_EVENTS) | set(WEBSOCKET_EVENTS) | others
+
+
+def test_the_workers_sample_is_a_turn_queue_record_the_worker_reads() -> None:
+    """`make invoke EVENT=events/worker_queued_turn.json` runs it through TurnWorkerFunction's handler."""
+    from aws_lambda_powertools.utilities.parser.models import SqsModel
+
+    from handler.schemas import QueuedTurn
+
+    record, = SqsModel.model_validate(json.loads((EVENTS / "worker_queued_turn.json").read_text())).Records
+    assert record.eventSourceARN.endswith(".fifo") and record.attributes.MessageGroupId
+    assert QueuedTurn.model_validate_json(str(record.body)).connection is None  # `make invoke` posts no frames
 
 
 @pytest.mark.parametrize("name", sorted(WEBSOCKET_EVENTS))

@@ -24,7 +24,8 @@ FUNCTION_VARIABLES = {
     "MODEL_ID", "MODEL_API_BASE", "MODEL_API_KEY_SECRET_ARN", "MODEL_API_KEY", "MODEL_PARAMS", "MODEL_TIMEOUT",
     "SYSTEM_PROMPT", "SESSION_BUCKET", "SESSION_PREFIX", "SESSION_DIR", "HISTORY_WINDOW", "HISTORY_POLICY",
     "MEMORY", "MEMORY_MAX_FACTS", "MAX_MESSAGE_CHARS", "SESSION_LEASE_SECONDS", "SESSION_TTL_DAYS",
-    "IDEMPOTENCY_TTL_SECONDS", "TURN_QUEUE_URL", "WEBSOCKET_CALLBACK_URL", "LITELLM_LOCAL_MODEL_COST_MAP", "LITELLM_MODE",
+    "IDEMPOTENCY_TTL_SECONDS", "TURN_QUEUE_URL", "WEBSOCKET_CALLBACK_URL", "LITELLM_LOCAL_MODEL_COST_MAP",
+    "LITELLM_MODE",
     "POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", "LOG_LEVEL",
 }
 FUNCTIONS = (AGENT, WORKER, AUTHORIZER)
@@ -66,9 +67,17 @@ def test_one_artifact_built_by_make_for_every_function(template: dict) -> None:
 
 def test_handlers(defaults: Stack, alternative: Stack) -> None:
     assert defaults.properties(AGENT)["Handler"] == "handler.app.lambda_handler"
-    assert defaults.properties(WORKER)["Handler"] == "handler.app.lambda_handler"
+    assert defaults.properties(WORKER)["Handler"] == "handler.worker_app.lambda_handler"
     assert alternative.properties(AUTHORIZER)["Handler"] == "handler.authorizer.lambda_handler"
-    assert (ROOT / "src" / "handler" / "authorizer.py").exists()
+    for module in ("app", "worker_app", "authorizer"):
+        assert (ROOT / "src" / "handler" / f"{module}.py").exists()
+
+
+def test_the_twin_and_make_invoke_run_the_handler_each_function_names(defaults: Stack) -> None:
+    from twin.config import HANDLERS
+
+    in_template = {name: defaults.properties(name)["Handler"] for name in (AGENT, WORKER)}
+    assert in_template == HANDLERS
 
 
 @pytest.mark.parametrize("function", CONVERSATION_FUNCTIONS)
@@ -210,7 +219,8 @@ def test_async_invocations_are_retried_then_kept(defaults: Stack) -> None:
     assert properties["FunctionName"] == {"Ref": AGENT}
     assert properties["Qualifier"] == "live", "EventBridge invokes the alias"
     assert properties["MaximumRetryAttempts"] == 2
-    assert properties["DestinationConfig"] == {"OnFailure": {"Destination": {"Fn::GetAtt": ["AsyncFailuresQueue", "Arn"]}}}
+    failures_queue = {"Fn::GetAtt": ["AsyncFailuresQueue", "Arn"]}
+    assert properties["DestinationConfig"] == {"OnFailure": {"Destination": failures_queue}}
 
 
 def test_schedule_runs_the_sweep_with_the_sample_event_and_a_dead_letter_queue(defaults: Stack, alias: str) -> None:

@@ -23,7 +23,8 @@ from tests.template.stack import (
     statements,
 )
 
-BASIC = ["arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole", "arn:aws:iam::aws:policy/AWSXrayWriteOnlyAccess"]
+BASIC = ["arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
+         "arn:aws:iam::aws:policy/AWSXrayWriteOnlyAccess"]
 OBJECTS = {"Fn::Sub": "${SessionsBucket.Arn}/sessions/*"}
 BUCKET = {"Fn::GetAtt": ["SessionsBucket", "Arn"]}
 CONNECTIONS = {"Fn::Sub": "arn:aws:execute-api:us-east-1:123456789012:${WebSocketApi}/prod/POST/@connections/*"}
@@ -127,7 +128,8 @@ def test_only_the_agent_function_queues_turns_and_only_the_worker_takes_them(def
 
 def test_kms_and_the_model_secret_only_when_configured(defaults: Stack, alternative: Stack) -> None:
     for function in CONVERSATION_FUNCTIONS:
-        assert not {"kms:Decrypt", "kms:GenerateDataKey", "secretsmanager:GetSecretValue"} & set(granted(defaults, function))
+        secrets = {"kms:Decrypt", "kms:GenerateDataKey", "secretsmanager:GetSecretValue"}
+        assert not secrets & set(granted(defaults, function))
         grants = granted(alternative, function)
         assert grants["kms:Decrypt"] == grants["kms:GenerateDataKey"] == [KEY_ARN]
         assert grants["secretsmanager:GetSecretValue"] == [SECRET_ARN]

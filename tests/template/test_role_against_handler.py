@@ -114,7 +114,8 @@ def assert_allowed(stack: Stack, function: str, calls: list, deployed_like: dict
     for service, operation, params in calls:
         if service == "s3":
             assert params["Bucket"] == deployed_like["bucket"]
-            keys = [params["Key"]] if "Key" in params else [o["Key"] for o in params.get("Delete", {}).get("Objects", [])]
+            deleted = params.get("Delete", {}).get("Objects", [])
+            keys = [params["Key"]] if "Key" in params else [o["Key"] for o in deleted]
             assert all(key.startswith(prefix) for key in keys), (operation, keys)
             assert params.get("Prefix", prefix).startswith(prefix), (operation, params)
         elif service == "sqs":
@@ -153,7 +154,7 @@ def test_the_functions_call_only_what_their_roles_grant(transformed: dict, deplo
 
     queued = sqs_event(deployed_like["queue"])  # the async POST's turn and the WebSocket's
     assert queued is not None and len(queued["Records"]) == 2
-    result, worker_calls = recorder.run(lambda: api.invoke(queued, timeout=300))
+    result, worker_calls = recorder.run(lambda: api.invoke_worker(queued, timeout=300))
     assert not (result or {}).get("batchItemFailures"), result
     assert ("apigatewaymanagementapi", "PostToConnection") in {(s, o) for s, o, _ in worker_calls}
     assert_allowed(stack, WORKER, worker_calls, deployed_like)

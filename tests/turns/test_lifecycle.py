@@ -109,11 +109,11 @@ def test_a_dead_lettered_turn_is_failed_and_its_client_gets_one_error_frame(ws, 
     with monkeypatch.context() as outage:
         outage.setattr(FileObjects, "put_if_absent", store_down_at_commit)
         for _ in range(3):  # every delivery fails; SQS then moves the message to the dead-letter queue
-            assert ws.api.invoke(sqs_event([record], aws.queue_arn))["batchItemFailures"]
+            assert ws.api.invoke_worker(sqs_event([record], aws.queue_arn))["batchItemFailures"]
     assert ws.api.request("GET", location, caller=ALICE)[2]["status"] == "running"
 
-    assert ws.api.invoke(sqs_event([record], dead_arn)) == {"batchItemFailures": []}
-    ws.api.invoke(sqs_event([record], dead_arn))  # delivered twice: still one error frame
+    assert ws.api.invoke_worker(sqs_event([record], dead_arn)) == {"batchItemFailures": []}
+    ws.api.invoke_worker(sqs_event([record], dead_arn))  # delivered twice: still one error frame
 
     turn = ws.api.request("GET", location, caller=ALICE)[2]
     assert turn["status"] == "failed" and turn["error"]["code"] == "turn_abandoned"

@@ -72,7 +72,7 @@ class WebSocketClient:
 
     def run_worker(self, timeout: float = 300.0) -> list[Any]:
         """One worker invocation per queued turn (batch size 1), in queue order."""
-        return [self.api.invoke(sqs_event([record], self.aws.queue_arn), timeout=timeout)
+        return [self.api.invoke_worker(sqs_event([record], self.aws.queue_arn), timeout=timeout)
                 for record in self.aws.take_turns()]
 
 

@@ -142,9 +142,9 @@ def test_a_redelivered_turn_replays_instead_of_running_twice(ws, aws, model_serv
     ws.connect("c1")
     ws.message("c1", SESSION, "hello")
     record, = aws.take_turns()
-    ws.api.invoke(sqs_event([record], aws.queue_arn))
+    ws.api.invoke_worker(sqs_event([record], aws.queue_arn))
     calls = len(model_server.requests)
-    ws.api.invoke(sqs_event([record], aws.queue_arn))  # SQS delivers it again
+    ws.api.invoke_worker(sqs_event([record], aws.queue_arn))  # SQS delivers it again
     assert len(model_server.requests) == calls
     assert len(ws.api.texts(SESSION, caller=ALICE)) == 2
 
@@ -168,13 +168,13 @@ def test_a_worker_whose_store_fails_sends_no_frame_and_the_redelivery_answers_on
     ws.connect("c1")
     ws.message("c1", SESSION, "hello")
     record, = aws.take_turns()
-    result = ws.api.invoke(sqs_event([record], aws.queue_arn))
+    result = ws.api.invoke_worker(sqs_event([record], aws.queue_arn))
     assert result == {"batchItemFailures": [{"itemIdentifier": record["id"]}]}  # SQS will deliver it again
     assert "error" not in [f["type"] for f in aws.frames("c1")]
     assert ws.api.texts(SESSION, caller=ALICE) == []  # nothing of the turn was stored
     first_attempt = len(aws.frames("c1"))
 
-    assert ws.api.invoke(sqs_event([record], aws.queue_arn)) == {"batchItemFailures": []}
+    assert ws.api.invoke_worker(sqs_event([record], aws.queue_arn)) == {"batchItemFailures": []}
     frames = aws.frames("c1")[first_attempt:]
     assert frames[0]["type"] == "restart"  # the deltas streamed by the failed attempt are void
     assert "".join(f["text"] for f in frames if f["type"] == "delta") == "Noted: hello"
@@ -207,6 +207,6 @@ def test_frames_go_to_the_configured_api_whatever_a_queued_turn_says(ws_env, aws
     record, = aws.take_turns()
     body = json.loads(record["body"])
     body["connection"]["endpoint"] = "https://127.0.0.1:9/prod"  # nothing listens there
-    ws.api.invoke(sqs_event([{**record, "body": json.dumps(body)}], aws.queue_arn))
+    ws.api.invoke_worker(sqs_event([{**record, "body": json.dumps(body)}], aws.queue_arn))
     assert [f["type"] for f in aws.frames("c1") if f["type"] != "delta"] == ["accepted", "reply"]
 

@@ -22,7 +22,7 @@ def test_the_samples_connect_send_a_message_and_disconnect(ws, aws):
     assert ws.api.invoke(connect) == {"statusCode": 200}
     assert ws.api.invoke(message) == {"statusCode": 200}
     record, = aws.take_turns()
-    assert ws.api.invoke(sqs_event([record], aws.queue_arn)) == {"batchItemFailures": []}
+    assert ws.api.invoke_worker(sqs_event([record], aws.queue_arn)) == {"batchItemFailures": []}
     frames = aws.frames(connection_id)
     assert [frames[0]["type"], frames[-1]["type"]] == ["accepted", "reply"]
     assert ws.api.texts("user_arindam_convo_123", caller=ARINDAM) == ["Hey, my name is Arindam.", frames[-1]["reply"]]

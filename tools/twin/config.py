@@ -13,6 +13,10 @@ from .environment import SettingsProblem
 # template.yaml's defaults: FunctionTimeout and TurnTimeout
 DEFAULT_FUNCTION_TIMEOUT = 29.0
 DEFAULT_TURN_TIMEOUT = 300.0
+# template.yaml's Handler of each function (a test holds them equal)
+AGENT_HANDLER = "handler.app.lambda_handler"
+WORKER_HANDLER = "handler.worker_app.lambda_handler"
+HANDLERS = {"AgentFunction": AGENT_HANDLER, "TurnWorkerFunction": WORKER_HANDLER}
 
 
 @dataclass(frozen=True)
@@ -22,6 +26,11 @@ class Function:
     name: str
     timeout: float
     containers: int
+
+    @property
+    def handler(self) -> str:
+        """module.function, as the template's Handler says."""
+        return HANDLERS[self.name]
 
 
 @dataclass(frozen=True)

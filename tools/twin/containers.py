@@ -10,6 +10,7 @@ the last two are both errors to whoever invoked it, and the container is replace
 """
 
 import asyncio
+import contextlib
 import json
 import multiprocessing
 import os
@@ -58,10 +59,8 @@ class Container:
     busy: bool = False
 
     def kill(self) -> None:
-        try:
+        with contextlib.suppress(ProcessLookupError):  # it has died already
             os.kill(self.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
 
 
 # ---- starting containers ----------------------------------------------------------------------
@@ -150,6 +149,7 @@ class SpawnLauncher:
         _start_ignoring_ctrl_c(process)
         theirs.close()
         self.processes.append(process)
+        assert process.pid is not None  # started just above
         return Container(process.pid, ours)
 
     def stop(self) -> None:
@@ -224,7 +224,7 @@ class Pool:
         loop = asyncio.get_running_loop()
         started = loop.time()
         message = {"event": json.dumps(event), "timeout": self.function.timeout, "function": self.function.name,
-                   "request_id": str(uuid.uuid4())}
+                   "handler": self.function.handler, "request_id": str(uuid.uuid4())}
         while True:
             container = await self._checkout()
             try:

@@ -1,10 +1,17 @@
 """Inside a container: Lambda's init (the handler's import), then the runtime's loop: wait for an
-event, call the handler, send back its result or its error. One invocation at a time.
+event, call the handler of the function it is for, send back its result or its error. One
+invocation at a time.
+
+Every container of the twin comes from one init that imports both functions' handler modules
+(AgentFunction's and TurnWorkerFunction's, config.HANDLERS), each building its own services as
+its own Lambda function's init would; an invocation runs the handler its function names.
 
 Events and results cross as JSON, as they do in Lambda: a result that is not JSON, or larger than
 Lambda's 6 MB, is a function error here too.
 """
 
+import contextlib
+import importlib
 import json
 import os
 import signal
@@ -14,6 +21,7 @@ from collections.abc import Mapping
 from multiprocessing.connection import Connection
 from typing import Any
 
+from .config import HANDLERS
 from .environment import put_code_on_path
 from .lambda_context import LambdaContext
 
@@ -37,6 +45,8 @@ def init(env: Mapping[str, str]) -> dict[str, Any]:
     except Exception as error:
         return {"failed": "init", "message": one_line(error)}
     try:
+        for handler in HANDLERS.values():
+            _handler(handler)
         from handler.app import services
     except SettingsError as error:
         return {"failed": "settings", "message": str(error)}
@@ -72,23 +82,25 @@ def _model_facts(services: Any) -> dict[str, Any]:
     if not settings.model_api_base:
         import litellm
 
-        try:  # the provider's public endpoint, when LiteLLM knows one (Bedrock has none)
+        with contextlib.suppress(Exception):  # its public endpoint, when LiteLLM knows one (not Bedrock)
             facts["model_api_base"] = litellm.get_llm_provider(settings.model_id)[3]
-        except Exception:
-            pass
     return facts
 
 
 def serve(channel: Connection) -> None:
     """The runtime's loop, until the twin closes the channel."""
-    from handler.app import lambda_handler
-
     while True:
         try:
             invocation = channel.recv()
         except (EOFError, OSError):
             return
-        channel.send(invoke(lambda_handler, invocation))
+        channel.send(invoke(_handler(invocation["handler"]), invocation))
+
+
+def _handler(name: str) -> Any:
+    """The function ``module.function`` names (its module imported once: the function's init)."""
+    module, function = name.rsplit(".", 1)
+    return getattr(importlib.import_module(module), function)
 
 
 def invoke(lambda_handler: Any, invocation: dict[str, Any]) -> dict[str, Any]:
@@ -100,7 +112,8 @@ def invoke(lambda_handler: Any, invocation: dict[str, Any]) -> dict[str, Any]:
         return {"error": {"errorType": type(error).__name__, "errorMessage": str(error), "where": _where(error)}}
     if len(result.encode()) > MAX_RESULT_BYTES:
         return {"error": {"errorType": "Function.ResponseSizeTooLarge",
-                          "errorMessage": "Response payload size exceeded maximum allowed payload size (6291556 bytes)."}}
+                          "errorMessage": "Response payload size exceeded maximum allowed payload size "
+                                          "(6291556 bytes)."}}
     return {"result": result}
 
 

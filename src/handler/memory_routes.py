@@ -1,0 +1,45 @@
+"""The HTTP routes of a caller's memory: the facts the agent remembers, forgetting one or all.
+
+A Powertools Router, given only what its routes use; the invocation's deadline comes through
+``router.context`` (app.py appends it), the caller from the event's authorizer fields.
+"""
+
+from typing import Annotated, cast
+
+from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.event_handler.openapi.params import Path
+from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
+
+from agent import CallerMemory, Deadline
+
+from .callers import http_caller
+from .http_answers import ERRORS, NO_CONTENT, documented, json_response, no_content
+from .schemas import FACT_ID_PATTERN, FactOut, FactsOut
+
+
+def memory_routes(memory: CallerMemory, deployed: bool) -> Router:
+    router = Router()
+
+    def caller() -> str:
+        return http_caller(cast(APIGatewayProxyEventV2, router.current_event), deployed)
+
+    def deadline() -> Deadline:
+        return router.context["deadline"]
+
+    @router.get("/memory", summary="The facts your agent remembers across your sessions (MEMORY=on)",
+                responses={200: documented(FactsOut, "Oldest first"), **ERRORS})
+    def get_memory():
+        facts = memory.facts(caller(), deadline())
+        return json_response(200, FactsOut(facts=[FactOut(**vars(f)) for f in facts]))
+
+    @router.delete("/memory", summary="Forget everything about me", responses={**NO_CONTENT, **ERRORS})
+    def forget_everything():
+        memory.forget_everything(caller(), deadline())
+        return no_content()
+
+    @router.delete("/memory/<fact_id>", summary="Forget one fact", responses={**NO_CONTENT, **ERRORS})
+    def forget_fact(fact_id: Annotated[str, Path(pattern=FACT_ID_PATTERN)]):
+        memory.forget(caller(), fact_id, deadline())
+        return no_content()
+
+    return router
