@@ -8,7 +8,8 @@ shared by all those environments, or stale by the time they run:
 - `random`'s generator was seeded once, at import: every environment would draw the same
   "random" numbers (retry jitter, sampling). It is reseeded from the OS after a restore.
 - A secret read during init (the model's key) may have been rotated since the snapshot: the
-  model provider forgets it (registered by app.py), so the next turn reads the current value.
+  model provider forgets it (registered by composition.py, which both entry points build), so the
+  next turn reads the current value.
 - LiteLLM's first call imports some 700 modules (about two seconds): it is made once before the
   snapshot, against a canned answer in memory, so restored environments start with them loaded.
 - LiteLLM's cache of HTTP clients is emptied before the snapshot and after a restore, so no
@@ -16,10 +17,10 @@ shared by all those environments, or stale by the time they run:
 - Credentials need nothing here: Lambda serves a SnapStart function's credentials from its
   container credentials endpoint, and botocore refreshes those by itself.
 
-Importing this module registers the hooks; `end_init()` closes init (see there). Other modules
-add theirs with `@after_restore` (e.g. to rebuild something that holds a secret). `snapshot_restore_py` exists only in
-Lambda's managed runtime; elsewhere (tests, `make dev`) nothing is ever restored, and
-`restore()` runs the hooks by hand.
+Importing this module registers the hooks; `end_init()` (called last by app.py and worker_app.py)
+closes init. Other modules add theirs with `after_restore` (composition.py: the model's key).
+`snapshot_restore_py` exists only in Lambda's managed runtime; elsewhere (tests, `make dev`) nothing
+is ever restored, and `restore()` runs the hooks by hand.
 """
 
 from __future__ import annotations

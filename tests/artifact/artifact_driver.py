@@ -1,4 +1,4 @@
-"""Run inside the built artifact under Python 3.13 (tests/integration/test_artifact.py).
+"""Run inside the built artifact under Python 3.13 (tests/artifact/test_artifact.py).
 
     python3.13 -I -S -B artifact_driver.py ARTIFACT_DIR import
     python3.13 -I -S -B artifact_driver.py ARTIFACT_DIR invoke EVENT_FILE

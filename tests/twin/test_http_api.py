@@ -1,5 +1,5 @@
-"""What a client sees over HTTP, through the twin: concurrency and retries on one session (ported
-from tests/integration), the twin's pages, and requests too malformed to become an event."""
+"""What a client sees over HTTP, through the twin: concurrency and retries on one session, the
+twin's pages, and requests too malformed to become an event."""
 
 import asyncio
 import socket
