@@ -3,6 +3,7 @@ provider's words or a secret; the next turn works."""
 
 import json
 import socket
+from urllib.parse import urlsplit
 
 import pytest
 from model_server import Reply
@@ -106,8 +107,36 @@ def test_a_model_endpoint_that_refuses_connections_is_502_model_unreachable_nami
     base = f"http://127.0.0.1:{free_port()}/v1"
     status, _, body = Api({**env, "MODEL_API_BASE": base}).post(SESSION, "hello")
     assert_error(status, body, 502, "model_unreachable")
-    assert base in body["error"]["message"]
+    assert body["error"]["message"].startswith(f"Nothing listens at 127.0.0.1:{urlsplit(base).port} — ")
     assert stored_files(session_dir) == []
+
+
+def test_a_host_that_does_not_resolve_is_named_locally(env, session_dir):
+    api = Api({**env, "MODEL_API_BASE": "http://model-server.invalid:8000/v1"})  # .invalid never resolves
+    status, _, body = api.post(SESSION, "hello")
+    assert_error(status, body, 502, "model_unreachable")
+    assert body["error"]["message"].startswith("The model's host 'model-server.invalid' does not resolve")
+    assert stored_files(session_dir) == []
+
+
+def test_a_base_url_without_a_scheme_says_add_http(env, session_dir, model_server):
+    base = model_server.base_url.removeprefix("http://")
+    status, _, body = Api({**env, "MODEL_API_BASE": base}).post(SESSION, "hello")
+    assert_error(status, body, 502, "model_unreachable")
+    assert body["error"]["message"].startswith(f"MODEL_API_BASE {base!r} has no scheme — add http:// (http://{base})")
+    assert model_server.requests == [] and stored_files(session_dir) == []
+
+
+@pytest.mark.parametrize("base, said", [
+    ("127.0.0.1:9/v1", "MODEL_API_BASE is not a usable URL — it must start with http:// or https://"),
+    ("http://model-server.invalid:8000/v1", "The model's host does not resolve"),
+])
+def test_the_deployed_api_says_why_without_naming_the_endpoint(env, base, said):
+    api = Api({**env, "MODEL_API_BASE": base, "AWS_LAMBDA_FUNCTION_NAME": "AgentFunction"})
+    status, _, body = api.post(SESSION, "hello", caller="arn:aws:iam::123456789012:user/alice")
+    assert_error(status, body, 502, "model_unreachable")
+    assert body["error"]["message"].startswith(said)
+    assert "127.0.0.1" not in json.dumps(body) and "model-server" not in json.dumps(body)
 
 
 def test_the_deployed_api_does_not_name_the_unreachable_endpoint(env):

@@ -148,6 +148,40 @@ def test_a_malformed_setting_is_one_line_naming_it_and_exit_2(setting, named):
     assert not done.stderr
 
 
+@pytest.mark.parametrize("params, named", [
+    ('{"temprature": 0.3}', "MODEL_PARAMS has 'temprature', which openai/test-model does not take; "
+                            "did you mean 'temperature'?"),
+    ('{"temperature": "hot"}', "MODEL_PARAMS temperature must be a number, not 'hot'."),
+])
+def test_a_model_param_litellm_would_not_take_stops_start_up_in_one_line(params, named):
+    """Checked by the function's init (it asks LiteLLM), so after the line saying containers start."""
+    done = subprocess.run([sys.executable, "tools/dev.py"], cwd=ROOT, env=dev_env(PORT="0", MODEL_PARAMS=params),
+                          capture_output=True, text=True, timeout=90)
+    assert done.returncode == 2
+    said = [line for line in done.stdout.splitlines() if "MODEL_PARAMS" in line]
+    assert len(said) == 1 and said[0].endswith(f"cannot start: {named}"), done.stdout
+    assert not done.stderr
+
+
+@pytest.mark.parametrize("model_id, problem", [
+    ("nonsense/foo", "MODEL_ID 'nonsense/foo' names no provider LiteLLM knows"),
+    ("openai/gpt-4o-mini", "MODEL_ID openai/gpt-4o-mini needs an API key and none is set: set MODEL_API_KEY"),
+])
+def test_a_model_set_up_problem_is_one_line(tmp_path, model_id, problem):
+    env = {k: v for k, v in dev_env(PORT="0", WORKERS="1", TURN_WORKERS="1", MODEL_ID=model_id,
+                                    SESSION_DIR=str(tmp_path / "sessions")).items()
+           if k not in ("MODEL_API_KEY", "MODEL_API_BASE", "OPENAI_API_KEY")}
+    dev = Dev(env, new_group=True)
+    try:
+        dev.wait_for("Ctrl-C to stop")
+    finally:
+        os.killpg(dev.process.pid, signal.SIGTERM)
+    code, output = dev.finish()
+    said = [line for line in output.splitlines() if "MODEL_ID" in line]
+    assert len(said) == 1 and said[0].endswith(f"model: {problem}" + said[0].split(problem, 1)[1]), output
+    assert "retry" not in output and code == 0
+
+
 def test_the_model_line_says_what_a_turn_would_meet():
     twin = Twin(Config(port=0), {})
     twin.report = {"model_id": "nonsense", "model_problem": "MODEL_ID 'nonsense' names no provider LiteLLM knows"}

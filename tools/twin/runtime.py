@@ -13,6 +13,7 @@ Lambda's 6 MB, is a function error here too.
 import contextlib
 import importlib
 import json
+import logging
 import os
 import signal
 import time
@@ -39,8 +40,11 @@ def init(env: Mapping[str, str]) -> dict[str, Any]:
     os.environ.update(env)
     put_code_on_path()
     started = time.monotonic()
+    # The twin says a model set-up problem on its own model line; the function's init line for it
+    # (agent.model.provider.SETUP_LOGGER) would say it twice, once per handler.
+    logging.getLogger("agent.model.setup").disabled = True
     try:
-        _aws_defaults()
+        fake_credentials = _aws_defaults()
         from agent.settings import SettingsError
     except Exception as error:
         return {"failed": "init", "message": one_line(error)}
@@ -52,12 +56,12 @@ def init(env: Mapping[str, str]) -> dict[str, Any]:
         return {"failed": "settings", "message": str(error)}
     except Exception as error:
         return {"failed": "init", "message": one_line(error)}
-    return {"init_seconds": time.monotonic() - started, **_model_facts(services)}
+    return {"init_seconds": time.monotonic() - started, **_model_facts(services, fake_credentials)}
 
 
-def _aws_defaults() -> None:
+def _aws_defaults() -> bool:
     """The clients need a region and something to sign with, even when every call they make goes
-    to the twin; real ones, when configured, are kept (S3 sessions need them)."""
+    to the twin; real ones, when configured, are kept (S3 sessions need them). True when made up."""
     import boto3
 
     session = boto3.session.Session()
@@ -65,19 +69,25 @@ def _aws_defaults() -> None:
         os.environ["AWS_DEFAULT_REGION"] = "us-east-1"
     if session.get_credentials() is None:
         os.environ.update(AWS_ACCESS_KEY_ID="twin", AWS_SECRET_ACCESS_KEY="twin")
+        return True
+    return False
 
 
-def _model_facts(services: Any) -> dict[str, Any]:
+def _model_facts(services: Any, fake_credentials: bool) -> dict[str, Any]:
+    from agent.model.credentials import no_aws_credentials, uses_aws
+
     settings = services.settings
     facts: dict[str, Any] = {
         "model_id": settings.model_id, "model_api_base": settings.model_api_base,
         "session_bucket": settings.session_bucket, "session_dir": settings.session_dir,
         "session_prefix": settings.session_prefix, "model_problem": None,
     }
-    try:
-        services.models.check()  # the 503 a turn would answer, said once at start-up instead
-    except Exception as error:
-        facts["model_problem"] = str(error)
+    if settings.model_id and fake_credentials and uses_aws(settings.model_id):  # made-up ones cannot sign for Bedrock
+        facts["model_problem"] = no_aws_credentials(settings.model_id)
+        return facts
+    # What a turn would answer (model_not_configured), said once at start-up instead.
+    facts["model_problem"] = services.models.problem()
+    if facts["model_problem"]:
         return facts
     if not settings.model_api_base:
         import litellm

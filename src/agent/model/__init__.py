@@ -2,6 +2,8 @@
 
 - provider: checks the settings, reads the API key (MODEL_API_KEY or Secrets Manager) once, and
   makes each turn's model;
+- credentials: what a provider needs before a call (a key, AWS credentials), and what is missing;
+- params: MODEL_PARAMS checked against what LiteLLM takes for the provider;
 - turn_model: the model of one turn, bound to its deadline, strict about how an answer ends;
 - failures: a provider's failure as a domain error that is safe to show;
 - priming: LiteLLM's first call run before a SnapStart snapshot;

@@ -13,9 +13,15 @@ from ..aws_clients import AwsClients
 from ..deadline import Deadline
 from ..errors import ModelNotConfigured
 from ..settings import Settings
+from .credentials import LOCAL_SERVER_KEY, is_local_server, missing_aws_credentials, missing_key
+from .params import check_model_params
 from .turn_model import TurnModel
 
 logger = logging.getLogger(__name__)
+# The one line a model set-up problem gets at init. The twin prints the same problem on its own
+# model line, after its ready line, and quiets this logger so that it is said once.
+SETUP_LOGGER = "agent.model.setup"
+setup_logger = logging.getLogger(SETUP_LOGGER)
 
 # One retry layer, not three: the provider SDK's own retries would wait out Retry-After inside
 # the invocation. A throttled turn answers 429 with Retry-After, and the client retries (with an
@@ -34,7 +40,8 @@ MISSING_MODEL_HINT = (
 class ModelProvider:
     """Checks the model's settings at init, reads its key once, and makes each turn's model.
 
-    A key that cannot be read at init (a secret not reachable yet) does not stop the container:
+    MODEL_PARAMS that LiteLLM would not take stop the container's start (a SettingsError, as any
+    malformed setting). A key that cannot be read at init (a secret not reachable yet) does not:
     the next request tries again.
     """
 
@@ -42,6 +49,8 @@ class ModelProvider:
         self._settings = settings
         self._clients = clients
         self._client_args: dict[str, Any] | None = None
+        if settings.model_id and settings.model_params:
+            check_model_params(settings.model_id, settings.model_params)
 
     @property
     def configured(self) -> bool:
@@ -60,16 +69,31 @@ class ModelProvider:
                 "e.g. openai/gpt-4o-mini, bedrock/us.amazon.nova-2-lite-v1:0 or hosted_vllm/<model>."
             ) from None
 
-    def warm_up(self) -> None:
-        """At init, where Lambda gives full CPU: check the settings and read the key (briefly:
-        init has a time limit of its own, and a first request tries again)."""
-        if not self.configured:
-            return
+    def problem(self) -> str | None:
+        """What stops every turn, in one line, as far as init can tell without the network: a
+        MODEL_ID LiteLLM cannot route, a missing key, no AWS credentials for Bedrock."""
         try:
             self.check()
+        except ModelNotConfigured as error:
+            return error.message
+        model_id, settings = self._settings.model_id or "", self._settings
+        keyless = not (settings.model_api_key or settings.model_api_key_secret_arn)
+        return (keyless and missing_key(model_id, None, settings.model_api_base)) or missing_aws_credentials(model_id)
+
+    def warm_up(self) -> None:
+        """At init, where Lambda gives full CPU: name a set-up problem once (no retry fixes a
+        setting), and read the key (briefly: init has a time limit of its own, and a first
+        request tries again)."""
+        if not self.configured:
+            return
+        problem = self.problem()
+        if problem:
+            setup_logger.warning("model: %s", problem)
+            return
+        try:
             self._arguments(Deadline.after(INIT_KEY_READ_SECONDS))
-        except Exception as error:  # the request path reports it properly
-            logger.warning("model set-up failed at init; will retry on the first request: %s", error)
+        except Exception:  # logged where it failed; the request path reports it properly
+            logger.warning("the model's API key could not be read at init; the first request tries again")
 
     def reset(self) -> None:
         """Forget the key: the next turn reads the current one (after a SnapStart restore, or
@@ -98,12 +122,24 @@ class ModelProvider:
                 raise ModelNotConfigured(
                     "The model's API key could not be read (MODEL_API_KEY_SECRET_ARN); retry later."
                 ) from None
+            api_key = api_key or self._keyless()
             if api_key:
                 arguments["api_key"] = api_key
             if self._settings.model_api_base:
                 arguments["api_base"] = self._settings.model_api_base
             self._client_args = arguments
         return self._client_args
+
+    def _keyless(self) -> str | None:
+        """No key is set: a local server takes any (LiteLLM's OpenAI client insists on one); a
+        hosted provider that needs one is named, before a call that could only fail."""
+        model_id, base = self._settings.model_id or "", self._settings.model_api_base
+        if is_local_server(base):
+            return LOCAL_SERVER_KEY
+        missing = missing_key(model_id, None, base)
+        if missing:
+            raise ModelNotConfigured(missing)
+        return None
 
     def _api_key(self, deadline: Deadline) -> str | None:
         """MODEL_API_KEY, or the Secrets Manager secret: a plain string, or JSON with ``api_key``."""
