@@ -10,6 +10,7 @@ seen while you watch.
 """
 
 import asyncio
+import contextlib
 import json
 from typing import Any
 
@@ -47,10 +48,8 @@ class TurnPoller:
             message = self.queue.receive()
             if message is not None:
                 return message
-            try:
+            with contextlib.suppress(TimeoutError):  # a delayed message became visible: receive again
                 await asyncio.wait_for(self.changed.wait(), self.queue.seconds_to_next_visible())
-            except TimeoutError:
-                pass
 
     async def _deliver(self, message: Message) -> None:
         try:

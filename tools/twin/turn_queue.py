@@ -127,7 +127,8 @@ class SqsApi:
         return self.send_message(params)
 
     def send_message(self, params: dict) -> web.Response:
-        body, group, deduplication_id = (params.get(k) for k in ("MessageBody", "MessageGroupId", "MessageDeduplicationId"))
+        body, group, deduplication_id = (params.get(k)
+                                         for k in ("MessageBody", "MessageGroupId", "MessageDeduplicationId"))
         if not isinstance(body, str) or not body:
             return _error(400, "MissingParameter", "The request must contain the parameter MessageBody.")
         if len(body.encode("utf-8")) > MAX_BODY_BYTES:
