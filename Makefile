@@ -6,7 +6,7 @@ UV ?= $(shell command -v uv 2>/dev/null || echo $(CURDIR)/.tools/uv/bin/uv)
 PORT ?= 3000
 .DEFAULT_GOAL := help
 
-.PHONY: help uv setup dev chat browser invoke test test-fast openapi lint validate build deploy deploy-guided
+.PHONY: help uv setup dev chat browser invoke check test test-fast openapi lint validate build deploy deploy-guided
 
 # The variables the help text names, shown with their values (make help PORT=8080 shows 8080)
 HELP_VARIABLES := PORT CHROMIUM ARCH
@@ -69,7 +69,12 @@ invoke: setup ## run the handler on one event file: make invoke EVENT=events/pos
 model: setup ## the test model alone on http://127.0.0.1:8000/v1, with its log (make dev starts one when no MODEL_ID is set)
 	$(UV) run --frozen python tools/model_server.py --port 8000 $(if $(MODEL_HOST),--host $(MODEL_HOST))
 
-test: setup browser ## the whole test suite (offline once set up; see the README for what it fetches)
+# pyproject.toml configures both (ruff's rules; the files mypy checks). Seconds: the suite runs them first.
+check: setup ## ruff and mypy on the code: zero findings, each pragma says why
+	$(UV) run --frozen ruff check .
+	$(UV) run --frozen mypy
+
+test: setup check browser ## the whole test suite, after ruff and mypy (offline once set up; see the README for what it fetches)
 	$(UV) run --frozen pytest -q $(PYTEST_ARGS)
 
 test-fast: setup ## the tests that start no server and no subprocess (under a minute)
@@ -80,7 +85,7 @@ openapi: setup ## write docs/openapi.json from the app's routes (a test fails wh
 
 # checkov reads .checkov.yaml (its waivers, each with its reason); it scans the template as written
 # and as SAM transforms it (the functions' roles, the alias, the rule exist only after the transform).
-lint: setup ## cfn-lint, sam validate --lint and checkov on the template
+lint: setup check ## ruff and mypy, then cfn-lint, sam validate --lint and checkov on the template
 	$(UV) run --frozen cfn-lint template.yaml
 	$(UV) run --frozen --project tools/sam sam validate --lint
 	@mkdir -p build

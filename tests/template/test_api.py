@@ -96,14 +96,6 @@ def websocket_routes(stack: Stack) -> dict[str, dict]:
             if r["Properties"]["ApiId"] == {"Ref": "WebSocketApi"}}
 
 
-def test_websocket_api_selects_routes_by_action(defaults: Stack) -> None:
-    api = defaults.properties("WebSocketApi")
-
-    assert api["ProtocolType"] == "WEBSOCKET"
-    assert api["RouteSelectionExpression"] == "$request.body.action"
-    assert set(websocket_routes(defaults)) == WEBSOCKET_ROUTES
-
-
 @pytest.mark.parametrize("values", [{}, ALTERNATIVE], ids=["defaults", "alternative"])
 def test_every_websocket_route_reaches_the_alias(transformed: dict, alias: str, values: dict) -> None:
     stack = Stack(transformed, **values)
@@ -186,9 +178,3 @@ def test_websocket_access_logs_follow_enable_access_logs(transformed: dict, defa
     assert not {"WebSocketAccessLogGroup", "ApiGatewayAccount", "ApiGatewayLogsRoleForAccount"} & set(off.resources)
 
 
-def test_websocket_outputs_name_the_stage(defaults: Stack) -> None:
-    stage = defaults.properties("WebSocketStage")["StageName"]
-
-    assert defaults.outputs["WebSocketUrl"]["Value"] == {
-        "Fn::Sub": f"wss://${{WebSocketApi}}.execute-api.us-east-1.amazonaws.com/{stage}"}
-    assert defaults.outputs["WebSocketApiId"]["Value"] == {"Ref": "WebSocketApi"}

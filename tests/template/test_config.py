@@ -14,6 +14,7 @@ from aws_lambda_powertools.utilities.parser.models import (
     APIGatewayWebSocketDisconnectEventModel,
     APIGatewayWebSocketMessageEventModel,
 )
+from pydantic import BaseModel
 
 from agent.settings import Settings
 from tests.template.stack import (
@@ -44,16 +45,11 @@ def test_every_parameter_says_what_it_is(template: dict) -> None:
         assert len(parameter.get("Description", "")) > 20, name
 
 
-def test_default_model_is_bedrock_so_a_first_deploy_needs_no_key(template: dict) -> None:
-    assert template["Parameters"]["ModelId"]["Default"].startswith("bedrock/")
-
-
 def test_outputs_name_the_apis_the_queue_the_bucket_and_the_functions(template: dict) -> None:
     outputs = set(template["Outputs"])
 
     assert {"ApiUrl", "ApiId", "WebSocketUrl", "WebSocketApiId", "TurnQueueUrl", "SessionsBucketName",
             "AgentFunctionArn", "AgentFunctionAliasArn"} <= outputs
-    assert "IdempotencyTableName" not in outputs
     assert template["Outputs"]["TurnQueueUrl"]["Value"] == {"Ref": "TurnQueue"}
 
 
@@ -100,10 +96,11 @@ def test_make_builds_and_deploys_through_the_pinned_sam_cli(target: str, command
 
 
 def test_setup_syncs_every_pinned_tool() -> None:
-    setup = re.search(r"^setup: .*\n((?:\t.*\n)+)", (ROOT / "Makefile").read_text(), re.M).group(1)
+    setup = re.search(r"^setup: .*\n((?:\t.*\n)+)", (ROOT / "Makefile").read_text(), re.M)
+    assert setup, "make setup"
     for project in ("tools/sam", "tools/checkov"):
         assert (ROOT / project / "uv.lock").exists(), project
-        assert f"sync --frozen --quiet --project {project}" in setup
+        assert f"sync --frozen --quiet --project {project}" in setup.group(1)
 
 
 # ---- events/env.json ---------------------------------------------------------------------------------
@@ -126,10 +123,9 @@ def test_env_json_runs_locally_on_files_and_a_local_model(defaults: Stack) -> No
     local = json.loads((EVENTS / "env.json").read_text())[AGENT]
     settings = Settings.from_env({**environment(defaults), **local})
 
-    assert "IDEMPOTENCY_TABLE" not in local
     assert settings.session_bucket is None
-    assert settings.session_dir.startswith("/tmp/"), "Lambda's code directory is read-only"
-    assert settings.model_id.startswith("openai/") and "host.docker.internal" in settings.model_api_base
+    assert (settings.session_dir or "").startswith("/tmp/"), "Lambda's code directory is read-only"
+    assert (settings.model_id or "").startswith("openai/") and "host.docker.internal" in (settings.model_api_base or "")
 
 
 # ---- events/ -------------------------------------------------------------------------------------------
@@ -193,7 +189,7 @@ def test_http_event_bodies(name: str) -> None:
         assert json.loads(event["body"]) == expected
 
 
-WEBSOCKET_EVENTS = {
+WEBSOCKET_EVENTS: dict[str, type[BaseModel]] = {
     "websocket_connect.json": APIGatewayWebSocketConnectEventModel,
     "websocket_send_message.json": APIGatewayWebSocketMessageEventModel,
     "websocket_disconnect.json": APIGatewayWebSocketDisconnectEventModel,
@@ -238,9 +234,9 @@ def test_the_twins_websocket_events_have_the_same_shape(route: str) -> None:
 
     event = websocket_event(route, "L0SM9cOFvHcCIhw=", '{"action": "x"}', domain="127.0.0.1:3000",
                             identity={"userAgent": "test"}, query={"token": "t"}, headers={"Host": "127.0.0.1:3000"})
-    model = {"$connect": APIGatewayWebSocketConnectEventModel,
-             "$disconnect": APIGatewayWebSocketDisconnectEventModel}.get(route, APIGatewayWebSocketMessageEventModel)
-    model.model_validate(event)
+    models: dict[str, type[BaseModel]] = {"$connect": APIGatewayWebSocketConnectEventModel,
+                                          "$disconnect": APIGatewayWebSocketDisconnectEventModel}
+    models.get(route, APIGatewayWebSocketMessageEventModel).model_validate(event)
 
 
 def test_other_sources_carry_a_direct_invocation_object() -> None:

@@ -27,13 +27,6 @@ def test_sessions_bucket_is_private_encrypted_and_versioned(defaults: Stack, alt
         "BucketKeyEnabled": True}
 
 
-def test_no_idempotency_table_any_more(defaults: Stack, template: dict) -> None:
-    """Records live in the sessions bucket with their session: deleting a session deletes them."""
-    assert not defaults.of_type("AWS::DynamoDB::Table")
-    assert "IdempotencyPointInTimeRecovery" not in template["Parameters"]
-    assert "IDEMPOTENCY_TABLE" not in str(template)
-
-
 EXPIRATION = {"ExpirationInDays", "ExpirationDate", "Transitions"}
 
 

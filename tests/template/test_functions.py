@@ -1,5 +1,7 @@
 """The functions: code, runtime, timeouts, environment, concurrency, triggers, and their build."""
 
+import importlib
+import inspect
 import json
 import re
 
@@ -65,12 +67,12 @@ def test_one_artifact_built_by_make_for_every_function(template: dict) -> None:
         assert f"*/{name}" in makefile, f"sam-artifact must accept ARTIFACTS_DIR of {name}"
 
 
-def test_handlers(defaults: Stack, alternative: Stack) -> None:
-    assert defaults.properties(AGENT)["Handler"] == "handler.app.lambda_handler"
-    assert defaults.properties(WORKER)["Handler"] == "handler.worker_app.lambda_handler"
-    assert alternative.properties(AUTHORIZER)["Handler"] == "handler.authorizer.lambda_handler"
-    for module in ("app", "worker_app", "authorizer"):
-        assert (ROOT / "src" / "handler" / f"{module}.py").exists()
+def test_each_function_names_a_handler_that_can_be_imported(defaults: Stack, alternative: Stack) -> None:
+    """What Lambda does at init with the Handler setting: import the module, find the function."""
+    for stack, function in ((defaults, AGENT), (defaults, WORKER), (alternative, AUTHORIZER)):
+        module, name = stack.properties(function)["Handler"].rsplit(".", 1)
+        handler = getattr(importlib.import_module(module), name)
+        assert list(inspect.signature(handler).parameters)[:2] == ["event", "context"], function
 
 
 def test_the_twin_and_make_invoke_run_the_handler_each_function_names(defaults: Stack) -> None:
@@ -96,12 +98,6 @@ def test_timeouts(defaults: Stack, alternative: Stack) -> None:
     assert defaults.properties(WORKER)["Timeout"] == "300"
     assert alternative.properties(WORKER)["Timeout"] == "900"
     assert int(alternative.properties(AUTHORIZER)["Timeout"]) <= 10
-
-
-def test_turn_timeout_is_one_a_lambda_accepts(template: dict) -> None:
-    parameter = template["Parameters"]["TurnTimeout"]
-    assert parameter["Default"] == 300
-    assert parameter["AllowedValues"] == [60, 120, 300, 600, 900]
 
 
 def test_session_lease_outlives_both_functions_for_every_pair_of_timeouts(transformed: dict, template: dict) -> None:
@@ -137,15 +133,6 @@ def test_both_conversation_functions_get_every_setting_and_the_same_values(trans
     assert stack.properties("WebSocketStage")["StageName"] == "prod"
     assert agent["LITELLM_LOCAL_MODEL_COST_MAP"] == "True"
     assert agent["MODEL_API_KEY"] == "", "a deployed key lives in Secrets Manager, never in the environment"
-
-
-def test_new_settings_have_their_documented_defaults(defaults: Stack) -> None:
-    env = environment(defaults)
-
-    assert {name: env[name] for name in ("MODEL_TIMEOUT", "HISTORY_POLICY", "MEMORY", "MEMORY_MAX_FACTS",
-                                         "IDEMPOTENCY_TTL_SECONDS")} == {
-        "MODEL_TIMEOUT": "300", "HISTORY_POLICY": "summarize", "MEMORY": "off", "MEMORY_MAX_FACTS": "50",
-        "IDEMPOTENCY_TTL_SECONDS": "3600"}
 
 
 def test_switches_are_spelled_as_the_code_reads_them(template: dict) -> None:

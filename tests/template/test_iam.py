@@ -32,7 +32,7 @@ TURN_QUEUE = {"Fn::GetAtt": ["TurnQueue", "Arn"]}
 DEAD_LETTERS = {"Fn::GetAtt": ["TurnDeadLetterQueue", "Arn"]}
 FAILURES_QUEUE = {"Fn::GetAtt": ["AsyncFailuresQueue", "Arn"]}
 # What every role may do with the default parameters (a Bedrock model, no KMS key, no secret).
-EXPECTED = {
+EXPECTED: dict[str, dict[str, list]] = {
     AGENT: {
         "s3:GetObject": [OBJECTS], "s3:PutObject": [OBJECTS], "s3:DeleteObject": [OBJECTS],
         "s3:PutObjectTagging": [OBJECTS], "s3:ListBucket": [BUCKET],

@@ -4,7 +4,6 @@ transform of it for both sides of every switch, since the transform makes the fu
 the alias and the schedule's rule. Checkov's waivers live in .checkov.yaml, each with its reason,
 and are listed with the same reasons in docs/security.md."""
 
-import json
 import re
 import subprocess
 from pathlib import Path
@@ -13,9 +12,9 @@ import pytest
 import yaml
 from cfnlint.api import lint
 
-from tests.template.stack import ALTERNATIVE, ROOT, TEMPLATE, tool_environment, tool_python, transform, with_defaults
+from tests.template.checkov import CHECKOV_CONFIG
+from tests.template.stack import ROOT, TEMPLATE, tool_environment, tool_python
 
-CHECKOV_CONFIG = ROOT / ".checkov.yaml"
 SECURITY_DOC = ROOT / "docs" / "security.md"
 
 
@@ -35,26 +34,9 @@ def test_sam_validate_lint_is_clean() -> None:
     assert not re.search(r"\b[EWI]\d{4}\b", output), output
 
 
-@pytest.fixture(scope="module")
-def checkov_report(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    """Checkov on template.yaml and on its transforms for the defaults and for the other side of
-    every switch (checkov reads parameter defaults only, so the second is made with other defaults)."""
-    folder = tmp_path_factory.mktemp("checkov")
-    transformed = folder / "transformed-defaults.json"
-    transformed.write_text(json.dumps(transform(TEMPLATE.read_text())))
-    alternative = folder / "transformed-alternative.json"
-    alternative.write_text(json.dumps(transform(with_defaults(TEMPLATE.read_text(), ALTERNATIVE))))
-    result = subprocess.run([*tool_python("checkov", "checkov"), "-m", "checkov.main", "--config-file",
-                             str(CHECKOV_CONFIG), "--output", "json", "-f", str(TEMPLATE), "-f", str(transformed),
-                             "-f", str(alternative)], cwd=ROOT, env=tool_environment(), capture_output=True,
-                            text=True, timeout=600)
-    assert result.stdout.strip(), result.stderr[-3000:]
-    report = json.loads(result.stdout)
-    return {"code": result.returncode, "report": report, "stderr": result.stderr}
-
-
 @pytest.mark.slow
 def test_checkov_finds_nothing_that_is_not_waived(checkov_report: dict) -> None:
+    """checkov_report (tests/template/conftest.py) started when the run was collected."""
     report = checkov_report["report"]
     failed = [(c["check_id"], c["resource"], Path(c["file_path"]).name) for c in report["results"]["failed_checks"]]
 

@@ -44,7 +44,7 @@ class Recorder:
 
         self.calls: list[tuple[str, str, dict]] = []
         self.recording = False
-        make_api_call = BaseClient._make_api_call
+        make_api_call = BaseClient.__dict__["_make_api_call"]  # private in botocore's stubs
         recorder = self
 
         def recorded(client: BaseClient, operation: str, params: dict) -> Any:
@@ -64,7 +64,7 @@ class Recorder:
 
 
 @pytest.fixture
-def deployed_like(env, moto_server, monkeypatch) -> Iterator[dict[str, str]]:
+def deployed_like(env, moto_server, monkeypatch) -> Iterator[dict[str, Any]]:
     """The handler's AWS resources as the stack makes them (bucket, turn queue, key secret), on the
     moto server; the model key comes from the secret, as when deployed."""
     endpoint = moto_server.endpoint_url
@@ -141,11 +141,13 @@ def test_the_functions_call_only_what_their_roles_grant(transformed: dict, deplo
         # a long turn: queued for the worker by a handler that supports it, answered at once otherwise
         assert api.post(session, "Do you remember my name?", headers={"Prefer": "respond-async"})[0] in (200, 202)
         assert api.history(session)[0] == 200
-        ws = {"domain": "abc123.execute-api.us-east-1.amazonaws.com", "stage": "prod"}
+        domain = "abc123.execute-api.us-east-1.amazonaws.com"
         identity = {"userArn": "arn:aws:iam::123456789012:user/alice"}
-        assert api.invoke(websocket_event("$connect", "c1", identity=identity, **ws)) == {"statusCode": 200}
+        connect = websocket_event("$connect", "c1", identity=identity, domain=domain, stage="prod")
+        assert api.invoke(connect) == {"statusCode": 200}
         body = json.dumps({"action": "sendMessage", "session_id": session, "message": "And now?"})
-        assert api.invoke(websocket_event("sendMessage", "c1", body, **ws)) == {"statusCode": 200}
+        message = websocket_event("sendMessage", "c1", body, domain=domain, stage="prod")
+        assert api.invoke(message) == {"statusCode": 200}
 
     _, agent_calls = recorder.run(as_agent)
     assert {("s3", "PutObject"), ("secretsmanager", "GetSecretValue"), ("sqs", "SendMessage"),

@@ -14,9 +14,18 @@ import http.client
 import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import NamedTuple
 from urllib.parse import urlsplit
 
 Hold = Callable[[str, str], bool]
+
+
+class Answer(NamedTuple):
+    """S3's answer to one forwarded request, read whole (the connection is closed after it)."""
+
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes
 
 
 class HeldS3Proxy:
@@ -33,8 +42,7 @@ class HeldS3Proxy:
 
     @property
     def url(self) -> str:
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://127.0.0.1:{self._httpd.server_port}"
 
     def __enter__(self) -> "HeldS3Proxy":
         self._thread.start()
@@ -52,13 +60,13 @@ class HeldS3Proxy:
             self._done.wait_for(lambda: len(self.results) == len(self.held), timeout)
         return list(self.results)
 
-    def _forward(self, method: str, path: str, headers: dict[str, str], body: bytes | None) -> http.client.HTTPResponse:
-        upstream = http.client.HTTPConnection(self.upstream.hostname, self.upstream.port, timeout=30)
+    def _forward(self, method: str, path: str, headers: dict[str, str], body: bytes | None) -> Answer:
+        upstream = http.client.HTTPConnection(self.upstream.hostname or "127.0.0.1", self.upstream.port, timeout=30)
         upstream.request(method, path, body=body, headers=headers)
         response = upstream.getresponse()
-        response.data = response.read()  # type: ignore[attr-defined]  (kept for the handler)
+        answer = Answer(response.status, response.getheaders(), response.read())
         upstream.close()
-        return response
+        return answer
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         proxy = self
@@ -83,9 +91,9 @@ class HeldS3Proxy:
                     self.close_connection = True  # its client stopped waiting long ago
                     return
                 response = proxy._forward(self.command, self.path, headers, body)
-                data = response.data  # type: ignore[attr-defined]
+                data = response.body
                 self.send_response(response.status)
-                for name, value in response.getheaders():
+                for name, value in response.headers:
                     if name.lower() not in ("connection", "transfer-encoding", "content-length"):
                         self.send_header(name, value)
                 self.send_header("Content-Length", str(len(data)))

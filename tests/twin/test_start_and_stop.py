@@ -9,7 +9,6 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 import urllib.request
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -18,6 +17,7 @@ import pytest
 from model_server import ModelServer
 
 from tests.conftest import ROOT
+from tests.polling import until
 from tests.twin.conftest import function_env
 from twin.config import Config
 from twin.model_check import MAKE_MODEL_PORT
@@ -33,6 +33,7 @@ class Dev:
         self.process = subprocess.Popen([sys.executable, "tools/dev.py"], cwd=ROOT, env=env, text=True,
                                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                         start_new_session=new_group)
+        self.new_group = new_group
         self.lines: list[str] = []
         self.reader = threading.Thread(target=self._read, daemon=True)
         self.reader.start()
@@ -43,14 +44,23 @@ class Dev:
             self.lines.append(line.rstrip("\n"))
 
     def wait_for(self, text: str, timeout: float = 90) -> str:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        def line() -> str:
             found = [line for line in self.lines if text in line]
-            if found:
-                return found[0]
-            assert self.process.poll() is None, "\n".join(self.lines)
-            time.sleep(0.05)
-        raise AssertionError(f"no line with {text!r}:\n" + "\n".join(self.lines))
+            assert found or self.process.poll() is None, "\n".join(self.lines)  # it exited without saying it
+            return found[0] if found else ""
+
+        try:
+            return until(line, timeout, every=0.05, what=f"a line with {text!r}")
+        except AssertionError as failure:
+            raise AssertionError(f"{failure}\n" + "\n".join(self.lines)) from None
+
+    def kill(self) -> None:
+        """After a failed test: nothing left running (its containers too, when it leads a group)."""
+        with contextlib.suppress(ProcessLookupError):
+            if self.new_group:
+                os.killpg(self.process.pid, signal.SIGKILL)
+            else:
+                self.process.kill()
 
     def finish(self, timeout: float = 30) -> tuple[int, str]:
         code = self.process.wait(timeout)
@@ -82,13 +92,32 @@ def alive(pids: set[int]) -> set[int]:
             and (Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z")}
 
 
+def stop_cleanly(dev: Dev, how: str) -> None:
+    """Stop `make dev` as a developer does, then: exit status 0, no traceback, no process left."""
+    processes = descendants(dev.process.pid)
+    assert len(processes) >= 3, processes  # the init process and a container of each function, at least
+    try:
+        if how == "ctrl-c":  # the terminal sends SIGINT to every process of its foreground group
+            os.killpg(dev.process.pid, signal.SIGINT)
+        else:
+            dev.process.send_signal(signal.SIGTERM)
+        code, output = dev.finish()
+    finally:
+        if dev.process.poll() is None:
+            dev.kill()
+    assert code == 0, output
+    assert "Traceback" not in output and "Task was destroyed" not in output, output
+    assert "Exception ignored" not in output, output
+    until(lambda: not alive(processes), timeout=5, what="every process of the twin ended")
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
-@pytest.mark.parametrize("how", ["sigterm", "ctrl-c"])
-def test_stopping_leaves_no_process_and_no_traceback(model, tmp_path, how):
+def test_sigterm_leaves_no_process_and_no_traceback(model, tmp_path):
+    """Ctrl-C is test_a_fresh_clone_chats_at_once_with_the_bundled_test_model's way to stop."""
     closed_port = free_port()
     env = dev_env(**function_env(model, tmp_path / "sessions", MODEL_API_BASE=f"http://127.0.0.1:{closed_port}/v1"),
-                  PORT="0", WORKERS="2", TURN_WORKERS="1", PYTHONPATH="")
-    dev = Dev(env, new_group=how == "ctrl-c")
+                  PORT="0", WORKERS="1", TURN_WORKERS="1", PYTHONPATH="")
+    dev = Dev(env)
     try:
         ready = dev.wait_for("ready in")
         dev.wait_for("Ctrl-C to stop")
@@ -98,23 +127,10 @@ def test_stopping_leaves_no_process_and_no_traceback(model, tmp_path, how):
         with urllib.request.urlopen(f"{url}/openapi.json", timeout=10) as response:
             assert response.status == 200
         dev.wait_for("GET /openapi.json  200")
-        processes = descendants(dev.process.pid)
-        assert len(processes) >= 4, processes  # the init process and three containers, at least
-        if how == "ctrl-c":  # the terminal sends SIGINT to every process of its foreground group
-            os.killpg(dev.process.pid, signal.SIGINT)
-        else:
-            dev.process.send_signal(signal.SIGTERM)
-        code, output = dev.finish()
-    finally:
-        if dev.process.poll() is None:
-            dev.process.kill()
-    assert code == 0, output
-    assert "Traceback" not in output and "Task was destroyed" not in output, output
-    assert "Exception ignored" not in output, output
-    deadline = time.monotonic() + 5
-    while alive(processes) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not alive(processes)
+    except BaseException:
+        dev.kill()
+        raise
+    stop_cleanly(dev, "sigterm")
 
 
 def free_port() -> int:
@@ -193,13 +209,16 @@ def test_the_model_line_says_what_a_turn_would_meet():
         assert asyncio.run(model_answers(model.base_url + "/nowhere")) == "answering (GET /models: 404)"
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 def test_a_fresh_clone_chats_at_once_with_the_bundled_test_model(tmp_path):
     """No MODEL_ID anywhere (no .env): `make dev` answers with the bundled test model, so the
     README's first command gives a working chat with no account and no key."""
     import json
 
     port = free_port()
-    env = {k: v for k, v in dev_env(PORT=str(port), SESSION_DIR=str(tmp_path / "sessions")).items()
+    # one container of each function: enough for a chat, and each container costs start-up time
+    env = {k: v for k, v in dev_env(PORT=str(port), SESSION_DIR=str(tmp_path / "sessions"), WORKERS="1",
+                                    TURN_WORKERS="1").items()
            if not k.startswith("MODEL_")}
     dev = Dev(env, new_group=True)
     try:
@@ -215,10 +234,10 @@ def test_a_fresh_clone_chats_at_once_with_the_bundled_test_model(tmp_path):
 
         post("Hey, my name is Arindam.")
         assert post("Do you remember my name?")["reply"] == "Yes, your name is Arindam."
-    finally:
-        os.killpg(dev.process.pid, signal.SIGTERM)
-    code, output = dev.finish()
-    assert code == 0 and "Traceback" not in output
+    except BaseException:
+        dev.kill()
+        raise
+    stop_cleanly(dev, "ctrl-c")  # (test_sigterm_leaves_no_process_and_no_traceback: SIGTERM)
 
 
 def test_nothing_on_make_models_port_says_start_make_model():

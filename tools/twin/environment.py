@@ -16,6 +16,9 @@ from .events import ACCOUNT, REGION
 ROOT = Path(__file__).resolve().parents[2]
 SRC = ROOT / "src"
 QUEUE_NAME = "turns.fifo"
+# TurnDeadLetterQueue: where a turn goes after MAX_RECEIVES failed deliveries (the turn queue's
+# RedrivePolicy names it), and from where the worker finalises it.
+DEAD_LETTER_QUEUE_NAME = "turn-dead-letters.fifo"
 
 
 def load_dotenv_file() -> None:
@@ -43,8 +46,8 @@ def queue_url(base_url: str) -> str:
     return f"{base_url}/_aws/sqs/{ACCOUNT}/{QUEUE_NAME}"
 
 
-def queue_arn() -> str:
-    return f"arn:aws:sqs:{REGION}:{ACCOUNT}:{QUEUE_NAME}"
+def queue_arn(name: str = QUEUE_NAME) -> str:
+    return f"arn:aws:sqs:{REGION}:{ACCOUNT}:{name}"
 
 
 def function_environment(env: Mapping[str, str], base_url: str, function_timeout: float,

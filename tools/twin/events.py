@@ -105,11 +105,12 @@ def websocket_event(route_key: str, connection_id: str, body: str | None = None,
                     disconnect: tuple[int, str] = (1000, "Client closed the connection")) -> dict:
     """A WebSocket API event: $connect, $disconnect, or a message routed by its "action"."""
     now = time.time()
+    request_time = time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now))
     kind = {"$connect": "CONNECT", "$disconnect": "DISCONNECT"}.get(route_key, "MESSAGE")
     context = {
         "routeKey": route_key, "eventType": kind, "messageDirection": "IN", "stage": stage,
         "connectionId": connection_id, "domainName": domain, "apiId": "local", "requestId": str(uuid.uuid4()),
-        "extendedRequestId": str(uuid.uuid4()), "requestTime": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now)),
+        "extendedRequestId": str(uuid.uuid4()), "requestTime": request_time,
         "requestTimeEpoch": int(now * 1000), "connectedAt": int(now * 1000),
         "identity": {"sourceIp": "127.0.0.1", **(identity or {})},
     }

@@ -1,15 +1,21 @@
-"""Lambda's SQS event source mapping for the turn queue: receive a message, invoke
-TurnWorkerFunction with it, delete it when it succeeded.
+"""Lambda's SQS event source mappings for the turn queue and its dead-letter queue: receive a
+message, invoke TurnWorkerFunction with it (the event names the queue it came from), delete it
+when it succeeded.
 
-As the template configures TurnQueueSource: batch size 1, ReportBatchItemFailures, at most as
-many turns at once as the worker has containers. A failed message (reported in
-batchItemFailures, or a function error) is received again after a short delay, up to 3 receives
-(maxReceiveCount); then it goes to the dead-letter queue. Deployed, it would come back after the
-queue's visibility timeout (TurnTimeout + 30 s); the twin keeps the delay short so a retry is
-seen while you watch.
+As the template configures TurnQueueSource and TurnDeadLetterSource: batch size 1,
+ReportBatchItemFailures, at most as many turns at once as the worker has containers. A failed
+message (reported in batchItemFailures, or a function error) is received again after a short
+delay, up to 3 receives (the turn queue's maxReceiveCount); then SQS moves it to the dead-letter
+queue, whose mapping hands it to the worker again, which finalises the turn (failed,
+turn_abandoned, one error frame). Deployed, a message would come back after the queue's
+visibility timeout (TurnTimeout + 30 s); the twin keeps the delay short so a retry is seen while
+you watch. The dead-letter queue has no dead-letter queue of its own: deployed, a message its
+worker keeps failing is delivered again until the queue's retention (14 days) ends; the twin
+stops after 3 receives there too, and says so.
 """
 
 import asyncio
+import contextlib
 import json
 from typing import Any
 
@@ -24,9 +30,10 @@ REDELIVERY_SECONDS = 2.0
 
 class TurnPoller:
     def __init__(self, queue: FifoQueue, pool: Pool, queue_arn: str, terminal: Terminal,
-                 redelivery_seconds: float = REDELIVERY_SECONDS) -> None:
+                 redelivery_seconds: float = REDELIVERY_SECONDS, dead_letter_queue: FifoQueue | None = None) -> None:
         self.queue, self.pool, self.queue_arn, self.terminal = queue, pool, queue_arn, terminal
         self.redelivery_seconds = redelivery_seconds
+        self.dead_letter_queue = dead_letter_queue  # None: this poller reads the dead-letter queue
         self.changed = asyncio.Event()
         self.slots = asyncio.Semaphore(pool.function.containers)
         self.dead_letters: list[Message] = []
@@ -47,10 +54,8 @@ class TurnPoller:
             message = self.queue.receive()
             if message is not None:
                 return message
-            try:
+            with contextlib.suppress(TimeoutError):  # a delayed message became visible: receive again
                 await asyncio.wait_for(self.changed.wait(), self.queue.seconds_to_next_visible())
-            except TimeoutError:
-                pass
 
     async def _deliver(self, message: Message) -> None:
         try:
@@ -64,21 +69,30 @@ class TurnPoller:
     def _settle(self, message: Message, outcome: Outcome) -> None:
         turn = _turn_of(message)
         what = f"turn {short_turn_id(turn['turn_id'])}" if "turn_id" in turn else f"message {message.id[:8]}…"
+        if self.dead_letter_queue is None:
+            what = f"dead-lettered {what}"
         reason = _failure(message, outcome)
         if reason is None:
             self.queue.delete(message)
             self.terminal.request(what, "done", outcome.seconds, turn.get("session_id"))
         elif message.receives >= MAX_RECEIVES:
             self.queue.delete(message)
-            self.dead_letters.append(message)
             self.terminal.request(what, "failed", outcome.seconds, turn.get("session_id"),
-                                  f"{reason}; received {message.receives} times: moved to the dead-letter queue "
-                                  f"({len(self.dead_letters)} there)")
+                                  f"{reason}; received {message.receives} times: {self._dead_letter(message)}")
         else:
             self.queue.release(message, self.redelivery_seconds)
             self.terminal.request(what, "failed", outcome.seconds, turn.get("session_id"),
                                   f"{reason}; receive {message.receives} of {MAX_RECEIVES}, "
                                   f"again in {self.redelivery_seconds:g} s")
+
+
+    def _dead_letter(self, message: Message) -> str:
+        """What SQS does with a message received MAX_RECEIVES times, said for the terminal."""
+        if self.dead_letter_queue is None:
+            return "given up (deployed, it would be delivered again until the queue's retention ends)"
+        self.dead_letters.append(message)
+        self.dead_letter_queue.send(message.body, message.group, message.deduplication_id)
+        return f"moved to the dead-letter queue ({len(self.dead_letters)} so far)"
 
 
 def _failure(message: Message, outcome: Outcome) -> str | None:

@@ -26,7 +26,7 @@ from .containers import InitFailed, Pool, launcher
 from .http_api import HAS_LINE, MAX_BODY_BYTES, HttpApi
 from .model_check import model_answers
 from .pages import Pages
-from .poller import TurnPoller
+from .poller import MAX_RECEIVES, TurnPoller
 from .refusals import Runner, json_refusals
 from .terminal import Terminal, quiet_aiohttp_logs
 from .turn_queue import FifoQueue, SqsApi
@@ -48,6 +48,7 @@ class Twin:
         self.runner: Runner | None = None
         self.pools: dict[str, Pool] = {}
         self.poller: TurnPoller | None = None
+        self.dead_letter_poller: TurnPoller | None = None
         self.websocket: WebSocketApi | None = None
         self.background: list[asyncio.Task] = []
         self.port = config.port
@@ -89,9 +90,14 @@ class Twin:
             self.pools[function.name] = Pool(function, self.launcher.launch, self.terminal.line)
         await asyncio.gather(*(pool.start() for pool in self.pools.values()))
 
-        queue = FifoQueue(environment.QUEUE_NAME)
-        self.poller = TurnPoller(queue, self.pools[config.worker.name], environment.queue_arn(), self.terminal)
-        self.background.append(asyncio.create_task(self.poller.run()))
+        dead_letters = FifoQueue(environment.DEAD_LETTER_QUEUE_NAME)
+        queue = FifoQueue(environment.QUEUE_NAME, redrive_policy={
+            "deadLetterTargetArn": environment.queue_arn(dead_letters.name), "maxReceiveCount": MAX_RECEIVES})
+        worker = self.pools[config.worker.name]
+        self.poller = TurnPoller(queue, worker, environment.queue_arn(), self.terminal, dead_letter_queue=dead_letters)
+        self.dead_letter_poller = TurnPoller(dead_letters, worker, environment.queue_arn(dead_letters.name),
+                                             self.terminal)
+        self.background += [asyncio.create_task(self.poller.run()), asyncio.create_task(self.dead_letter_poller.run())]
         self.websocket = WebSocketApi(self.pools[config.agent.name], self.connections, self.terminal,
                                       f"127.0.0.1:{self.port}")
         app = self._app(queue)
@@ -153,7 +159,8 @@ class Twin:
         websocket = self.websocket
         if websocket is not None:
             websocket.closing = True  # no $disconnect invocations for the connections closed below
-        tasks = [*self.background, *(websocket.tasks if websocket else ()), *(self.poller.tasks if self.poller else ())]
+        pollers = [poller for poller in (self.poller, self.dead_letter_poller) if poller is not None]
+        tasks = [*self.background, *(websocket.tasks if websocket else ()), *(t for p in pollers for t in p.tasks)]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)

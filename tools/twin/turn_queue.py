@@ -1,5 +1,6 @@
-"""The turn queue: SQS FIFO as the template configures TurnQueue, and the one call the function
-makes to it, SendMessage in SQS's JSON protocol.
+"""The turn queue: SQS FIFO as the template configures TurnQueue, and the two calls the function
+makes to it in SQS's JSON protocol: SendMessage, and GetQueueAttributes for its RedrivePolicy
+(which names the dead-letter queue, so that the worker knows a dead-lettered turn when it gets one).
 
 botocore posts every SQS call to its endpoint (AWS_ENDPOINT_URL_SQS, ``<twin>/_aws/sqs``), with
 the queue's URL in the JSON body and the operation in ``X-Amz-Target``. The answer carries the
@@ -40,8 +41,9 @@ class Message:
 
 class FifoQueue:
     def __init__(self, name: str, on_change: Callable[[], None] = lambda: None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, redrive_policy: dict | None = None) -> None:
         self.name = name
+        self.redrive_policy = redrive_policy  # {"deadLetterTargetArn", "maxReceiveCount"}, as SQS reports it
         self.on_change = on_change
         self.clock = clock
         self.groups: dict[str, deque[Message]] = {}
@@ -102,7 +104,8 @@ def md5_of(body: str) -> str:
 
 
 class SqsApi:
-    """SendMessage, in SQS's JSON protocol, to the one queue the twin has."""
+    """SendMessage and GetQueueAttributes, in SQS's JSON protocol, on the turn queue (the dead-letter
+    queue is the twin's alone: only its event source mapping reads it)."""
 
     def __init__(self, queue: FifoQueue, queue_url: str) -> None:
         self.queue = queue
@@ -118,16 +121,26 @@ class SqsApi:
             params = json.loads(await request.read() or b"{}")
         except ValueError:
             return _error(400, "InvalidParameterValue", "The request body is not JSON.")
-        if target != "AmazonSQS.SendMessage":
-            operation = target.rsplit(".", 1)[-1] or "(none)"
-            return _error(400, "UnsupportedOperation", f"The twin's queue supports SendMessage only, not {operation}.")
+        operation = target.rsplit(".", 1)[-1] if target.startswith("AmazonSQS.") else ""
+        if operation not in ("SendMessage", "GetQueueAttributes"):
+            return _error(400, "UnsupportedOperation", "The twin's queue supports SendMessage and GetQueueAttributes "
+                                                       f"only, not {operation or target or '(none)'}.")
         if not isinstance(params, dict) or params.get("QueueUrl", "").rstrip("/").split("/")[-1] != self.queue.name:
             return _error(400, "QueueDoesNotExist", "The specified queue does not exist.",
                           "AWS.SimpleQueueService.NonExistentQueue;Sender")
-        return self.send_message(params)
+        return self.send_message(params) if operation == "SendMessage" else self.get_queue_attributes(params)
+
+    def get_queue_attributes(self, params: dict) -> web.Response:
+        """The attributes asked for that the twin keeps: RedrivePolicy (a JSON string, as SQS gives it)."""
+        names = params.get("AttributeNames") or []
+        attributes = {}
+        if self.queue.redrive_policy is not None and ("RedrivePolicy" in names or "All" in names):
+            attributes["RedrivePolicy"] = json.dumps(self.queue.redrive_policy)
+        return web.json_response({"Attributes": attributes}, content_type="application/x-amz-json-1.0")
 
     def send_message(self, params: dict) -> web.Response:
-        body, group, deduplication_id = (params.get(k) for k in ("MessageBody", "MessageGroupId", "MessageDeduplicationId"))
+        body, group, deduplication_id = (params.get(k)
+                                         for k in ("MessageBody", "MessageGroupId", "MessageDeduplicationId"))
         if not isinstance(body, str) or not body:
             return _error(400, "MissingParameter", "The request must contain the parameter MessageBody.")
         if len(body.encode("utf-8")) > MAX_BODY_BYTES:

@@ -15,6 +15,7 @@ Limits as API Gateway's: 128 KB per message (larger closes the connection with 1
 
 import asyncio
 import base64
+import contextlib
 import json
 from typing import Any
 
@@ -76,7 +77,7 @@ class WebSocketApi:
         outcome = await self._invoke(event)
         self._log(route, connection_id, "error" if outcome.failed else 200, outcome, _session_of(data))
         connection = self.connections.live.get(connection_id)
-        if outcome.failed and connection is not None:
+        if outcome.error is not None and connection is not None:
             reason = "Endpoint request timed out" if outcome.error.get("errorType") == "Integration.Timeout" \
                 else "Internal server error"
             await _send_quietly(connection, {"message": reason, "connectionId": connection_id,
@@ -138,7 +139,5 @@ def _session_of(data: str | bytes) -> str | None:
 
 
 async def _send_quietly(connection: Connection, frame: dict[str, Any]) -> None:
-    try:
+    with contextlib.suppress(ConnectionError, RuntimeError):  # the client left: no one to tell
         await connection.socket.send_str(json.dumps(frame))
-    except (ConnectionError, RuntimeError):
-        pass
