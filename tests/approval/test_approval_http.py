@@ -9,7 +9,7 @@ from typing import Any
 
 from model_server import ModelServer, Reply
 
-from tests.approval.acting_tools import CANCELLED, order_id
+from tests.approval.acting_tools import cancelled, order_id
 from tests.conftest import Api
 
 SESSION = "refunds"
@@ -42,7 +42,7 @@ def test_a_call_that_needs_approval_pauses_the_turn_and_is_stored_without_runnin
     pending, = body["interrupts"]
     assert set(pending) == {"id", "tool", "input", "reason"}
     assert pending["tool"] == "cancel_order" and pending["input"] == {"order_id": order}
-    assert CANCELLED[order] == 0  # nothing ran
+    assert cancelled(order) == 0  # nothing ran
     assert len(model_server.requests) == 1  # and the model was not asked to go on without a result
     interrupt_state = stored_agent(session_dir)["_internal_state"]["interrupt_state"]
     assert interrupt_state["activated"] is True and pending["id"] in interrupt_state["interrupts"]
@@ -57,7 +57,7 @@ def test_an_approval_in_a_new_container_runs_the_tool_and_the_reply_has_its_resu
     status, _, body = answer(restarted, SESSION, {"id": pending["id"], "approve": True})
 
     assert status == 200, body
-    assert CANCELLED[order] == 1
+    assert cancelled(order) == 1
     assert body["stop_reason"] == "end_turn" and "interrupts" not in body
     assert f"Order {order} is cancelled" in body["reply"]
     # The model was not asked again for the call: the turn went on from the stored one.
@@ -77,7 +77,7 @@ def test_a_denial_reaches_the_model_as_the_tools_result_and_the_tool_never_runs(
                              {"id": pending["id"], "approve": False, "reason": "The customer changed their mind."})
 
     assert status == 200, body
-    assert CANCELLED[order] == 0
+    assert cancelled(order) == 0
     tool_result, = [m for m in model_server.requests[-1]["messages"] if m["role"] == "tool"]
     assert tool_result["content"] == "A person denied this call: The customer changed their mind."
     assert body["reply"] == "The tool returned: A person denied this call: The customer changed their mind."
@@ -106,12 +106,12 @@ def test_an_unknown_or_already_answered_id_is_400_and_runs_nothing(
     status, _, body = answer(api, SESSION, {"id": "v1:before_tool_call:nope", "approve": True})
     assert status == 400 and body["error"]["code"] == "invalid_request", body
     assert "nope" in body["error"]["message"]
-    assert stored_agent(session_dir) == before and CANCELLED[order] == 0
+    assert stored_agent(session_dir) == before and cancelled(order) == 0
 
     assert answer(api, SESSION, {"id": pending["id"], "approve": True})[0] == 200
     status, _, body = answer(api, SESSION, {"id": pending["id"], "approve": True})  # answered already
     assert status == 400 and body["error"]["code"] == "invalid_request", body
-    assert CANCELLED[order] == 1
+    assert cancelled(order) == 1
 
 
 def test_answers_to_a_session_with_nothing_pending_are_400(approval_env: dict[str, str]) -> None:
@@ -130,7 +130,7 @@ def test_an_answer_retried_with_its_idempotency_key_replays_the_reply_and_runs_t
     other = answer(api, SESSION, {**approve, "approve": False}, headers={"idempotency-key": "approve-1"})
 
     assert first[0] == again[0] == 200 and first[2] == again[2]
-    assert CANCELLED[order] == 1
+    assert cancelled(order) == 1
     assert other[0] == 422 and other[2]["error"]["code"] == "idempotency_key_reused"
 
 

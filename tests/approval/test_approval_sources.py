@@ -6,7 +6,7 @@ from typing import Any
 
 from model_server import ModelServer, Reply
 
-from tests.approval.acting_tools import CANCELLED, order_id
+from tests.approval.acting_tools import cancelled, order_id
 from tests.conftest import Api
 from tests.websocket.conftest import ALICE, Aws, WebSocketClient, aws  # noqa: F401  (aws: a fixture here too)
 
@@ -29,7 +29,7 @@ def test_over_the_websocket_the_reply_frame_names_the_call_and_an_answer_resumes
     assert paused["type"] == "reply" and paused["stop_reason"] == "interrupt", paused
     pending, = paused["interrupts"]
     assert pending["tool"] == "cancel_order" and pending["input"] == {"order_id": order}
-    assert CANCELLED[order] == 0
+    assert cancelled(order) == 0
 
     ws.message("c1", SESSION, "Hello?")  # a message while it waits
     ws.run_worker()
@@ -47,7 +47,7 @@ def test_over_the_websocket_the_reply_frame_names_the_call_and_an_answer_resumes
     assert reply["type"] == "reply" and reply["stop_reason"] == "end_turn" and "interrupts" not in reply
     assert f"Order {order} is cancelled" in reply["reply"]
     assert "".join(f["text"] for f in frames if f["type"] == "delta") == reply["reply"]  # streamed
-    assert CANCELLED[order] == 1
+    assert cancelled(order) == 1
     assert restarted.api.texts(SESSION, caller=ALICE)[-1] == reply["reply"]
 
 
@@ -58,7 +58,7 @@ def test_over_a_direct_invocation_the_result_names_the_call_and_an_answer_resume
     paused = Api(approval_env).invoke({"session_id": SESSION, "caller": "ops", "message": f"Cancel {order}."})
     assert paused["stop_reason"] == "interrupt", paused
     pending, = paused["interrupts"]
-    assert CANCELLED[order] == 0
+    assert cancelled(order) == 0
 
     restarted = Api(approval_env)
     refused = restarted.invoke({"session_id": SESSION, "caller": "ops", "message": "Status?"})
@@ -71,7 +71,7 @@ def test_over_a_direct_invocation_the_result_names_the_call_and_an_answer_resume
         {"id": pending["id"], "approve": False, "reason": "Refunds need a manager."}]})
     assert denied["stop_reason"] == "end_turn", denied
     assert denied["reply"] == "The tool returned: A person denied this call: Refunds need a manager."
-    assert CANCELLED[order] == 0
+    assert cancelled(order) == 0
 
 
 def test_an_async_turn_is_done_with_the_pending_calls_and_an_async_answer_resumes_it(
@@ -92,8 +92,8 @@ def test_an_async_turn_is_done_with_the_pending_calls_and_an_async_answer_resume
                                       {"interrupt_responses": [{"id": pending["id"], "approve": True}]},
                                       headers=prefer)
     assert status == 202, accepted
-    assert CANCELLED[order] == 0  # queued, not run
+    assert cancelled(order) == 0  # queued, not run
     ws.run_worker()
     status, _, turn = api.request("GET", accepted["location"])
     assert turn["status"] == "done" and f"Order {order} is cancelled" in turn["reply"]["reply"], turn
-    assert CANCELLED[order] == 1
+    assert cancelled(order) == 1
