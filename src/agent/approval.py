@@ -22,6 +22,7 @@ from typing import Any
 
 from strands import Agent
 from strands.hooks import BeforeToolCallEvent, HookProvider, HookRegistry
+from strands.types.interrupt import InterruptResponseContent
 
 from .errors import ApprovalPending, InvalidRequest
 
@@ -88,7 +89,7 @@ def _pending(interrupt_id: str, reason: Any) -> PendingCall:
                        reason=str(reason.get("reason", "")))
 
 
-def resume_prompt(agent: Agent, answers: Sequence[ApprovalAnswer]) -> list[dict[str, Any]]:
+def resume_prompt(agent: Agent, answers: Sequence[ApprovalAnswer]) -> list[InterruptResponseContent]:
     """What resumes the stopped loop: Strands' interruptResponse blocks. InvalidRequest for an
     id that is not waiting (unknown, or answered already), before anything runs."""
     waiting = {call.id for call in pending_calls(agent)}

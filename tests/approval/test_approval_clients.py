@@ -14,7 +14,15 @@ from tests.approval.acting_tools import cancelled, order_id
 from tests.approval.conftest import APPROVAL_ENV
 from tests.twin.conftest import FUNCTION_TIMEOUT, Lines, function_env, session_id
 from tests.twin.test_chat_client import Chat
-from tests.twin.test_chat_page import browser, open_chat, page, screenshot, send, stored, until_the_turn_ends  # noqa: F401
+from tests.twin.test_chat_page import (  # noqa: F401  (browser, page: the chat page's fixtures, on this twin)
+    browser,
+    open_chat,
+    page,
+    screenshot,
+    send,
+    stored,
+    until_the_turn_ends,
+)
 from twin.config import Config
 from twin.server import Twin, TwinThread
 
@@ -43,7 +51,7 @@ def twin(running: TwinThread, model: TimedModel) -> Iterator[Twin]:
     model.clear()
 
 
-def test_the_page_shows_the_pending_call_and_approve_streams_the_continuation(page: Any, twin: Twin,
+def test_the_page_shows_the_pending_call_and_approve_streams_the_continuation(page: Any, twin: Twin,  # noqa: F811
                                                                               model: TimedModel) -> None:
     session, order = session_id(), order_id()
     open_chat(page, session)
@@ -65,7 +73,7 @@ def test_the_page_shows_the_pending_call_and_approve_streams_the_continuation(pa
     assert (stored(twin, session) or [])[-1] == ("assistant", f"Done: order {order} is cancelled and refunded.")
 
 
-def test_deny_with_a_reason_on_the_page_tells_the_model_and_runs_nothing(page: Any, twin: Twin,
+def test_deny_with_a_reason_on_the_page_tells_the_model_and_runs_nothing(page: Any, twin: Twin,  # noqa: F811
                                                                          model: TimedModel) -> None:
     order = order_id()
     open_chat(page, session_id())

@@ -13,8 +13,8 @@ from tests.websocket.conftest import ALICE, Aws, WebSocketClient, aws  # noqa: F
 SESSION = "orders"
 
 
-def frames_of_turn(aws: Aws, connection_id: str, turn_id: str) -> list[dict[str, Any]]:
-    return [f for f in aws.frames(connection_id) if f.get("turn_id") == turn_id]
+def frames_of_turn(cloud: Aws, connection_id: str, turn_id: str) -> list[dict[str, Any]]:
+    return [f for f in cloud.frames(connection_id) if f.get("turn_id") == turn_id]
 
 
 def test_over_the_websocket_the_reply_frame_names_the_call_and_an_answer_resumes_it(
