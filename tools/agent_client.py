@@ -255,15 +255,18 @@ class AgentClient:
 
     async def turn(self, session_id: str, message: str, on_delta: Callable[[str], None],
                    on_reconnect: Callable[[int], None] | None = None,
-                   on_restart: Callable[[], None] | None = None) -> dict[str, Any]:
-        """Send one message and follow its turn to the end: ``on_delta`` with each piece of the
+                   on_restart: Callable[[], None] | None = None,
+                   interrupt_responses: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+        """Send one message (or, with ``interrupt_responses``, answers to the tool calls a paused
+        turn waits on, which resume it) and follow its turn to the end: ``on_delta`` with each piece of the
         reply as it arrives (``on_restart`` when the pieces so far are void: the turn runs again),
         then the "reply" or "error" frame is returned.
 
         The message carries an idempotency key, so when the connection is lost it is sent again
         on a new one: a turn that never arrived runs then, and one that did is not run twice (its
         end comes as a frame, or, while it is still running, from GET .../turns/{turn_id})."""
-        body = json.dumps({"action": "sendMessage", "session_id": session_id, "message": message,
+        asked = {"interrupt_responses": interrupt_responses} if interrupt_responses else {"message": message}
+        body = json.dumps({"action": "sendMessage", "session_id": session_id, **asked,
                            "idempotency_key": f"chat-{uuid.uuid4().hex}"})
         state = TurnState()
         for attempt in range(RECONNECTS + 1):

@@ -15,6 +15,7 @@ program ends (exit status 1 if a turn failed or the agent could not be reached).
 import argparse
 import asyncio
 import contextlib
+import json
 import os
 import re
 import sys
@@ -36,6 +37,9 @@ HELP = """commands:
   /delete        delete this session (its next message starts afresh)
   /help          this list
   /quit          leave (Ctrl-D too)"""
+
+
+APPROVE_PROMPT = "  approve? [y/N] (n <reason> to say why) "
 
 
 def new_session_id() -> str:
@@ -60,10 +64,13 @@ class Screen:
         # readline counts the prompt's width: escapes go between \001 and \002, which it skips
         return "\001\033[1m\002you › \001\033[0m\002" if self.colour else "you › "
 
-    def echo(self, line: str) -> None:
+    def echo(self, line: str, prompt: str = "you › ") -> None:
         """A piped line, shown as if typed, so the transcript reads as a conversation."""
         if not self.interactive:
-            self.write(f"you › {line}\n")
+            self.write(f"{prompt}{line}\n")
+
+    def approval_prompt(self) -> str:
+        return APPROVE_PROMPT if self.interactive else ""
 
     def agent(self) -> None:
         self.write(self._paint("1;36", "agent › "))
@@ -124,7 +131,7 @@ class Chat:
         self.failed = False
 
     async def run(self) -> int:
-        lines = Lines()
+        lines = self.lines = Lines()
         while True:
             line = await lines.read(self.screen.prompt())
             if line is None:
@@ -139,7 +146,7 @@ class Chat:
             else:
                 await self.send(line)
 
-    async def send(self, message: str) -> None:
+    async def send(self, message: str, interrupt_responses: list[dict[str, Any]] | None = None) -> None:
         shown: list[str] = []  # the reply's text printed since the last "agent ›"
         new_line = [False]  # the connection was lost: the reply starts again on a line of its own
         started = time.monotonic()
@@ -165,7 +172,8 @@ class Chat:
             new_line[0] = True
 
         try:
-            frame = await self.agent.turn(self.session_id, message, on_delta, on_reconnect, on_restart)
+            frame = await self.agent.turn(self.session_id, message, on_delta, on_reconnect, on_restart,
+                                          interrupt_responses)
         except Problem as problem:
             self.screen.write("\n")
             self.screen.error(str(problem))
@@ -184,6 +192,23 @@ class Chat:
         self.screen.write(reply[len(streamed):] if reply.startswith(streamed) else f"\n{reply}")
         self.screen.write("\n")
         self.screen.note(status_line(frame, time.monotonic() - started))
+        if frame.get("interrupts"):
+            await self.approve(frame["interrupts"])
+
+    async def approve(self, interrupts: list[dict[str, Any]]) -> None:
+        """A paused turn: ask about each tool call (``n <reason>`` denies with a reason the model
+        reads), then send the answers, which resume the turn."""
+        answers = []
+        for call in interrupts:
+            wanted = json.dumps(call["input"], ensure_ascii=False)
+            self.screen.note(f"  the agent wants to call {call['tool']} {wanted}")
+            said = await self.lines.read(self.screen.approval_prompt())
+            if said is None:  # end of input: the call keeps waiting in the session
+                return
+            self.screen.echo(said, APPROVE_PROMPT)
+            yes, reason = approval_of(said)
+            answers.append({"id": call["id"], "approve": yes, **({"reason": reason} if reason else {})})
+        await self.send("", answers)
 
     async def command(self, line: str) -> bool:
         """Run a /command; False when it is time to leave."""
@@ -232,6 +257,14 @@ class Chat:
             self.screen.note(f"deleted session {self.session_id}; its next message starts a new conversation")
         else:
             self.screen.note(f"session {self.session_id} has nothing stored; nothing to delete")
+
+
+def approval_of(said: str) -> tuple[bool, str | None]:
+    """``y``/``yes`` approves; anything else denies, the words after ``n`` being the reason."""
+    word, _, rest = said.strip().partition(" ")
+    if word.lower() in ("y", "yes"):
+        return True, None
+    return False, rest.strip() or None
 
 
 def status_line(frame: dict[str, Any], seconds: float) -> str:

@@ -4,6 +4,7 @@ from .conversation import Conversations
 from .deadline import Deadline
 from .errors import (
     AgentError,
+    ApprovalPending,
     FactNotFound,
     InvalidRequest,
     ModelError,
@@ -25,7 +26,8 @@ from .settings import Settings, SettingsError
 from .turn import ChatRequest, Reply, check_message
 
 __all__ = [
-    "AgentError", "CallerMemory", "ChatRequest", "Conversations", "Deadline", "Fact", "FactNotFound", "HistoryMessage",
+    "AgentError", "ApprovalPending",
+    "CallerMemory", "ChatRequest", "Conversations", "Deadline", "Fact", "FactNotFound", "HistoryMessage",
     "HistoryPage", "InvalidRequest", "ModelError", "ModelNotConfigured", "ModelProvider", "ModelThrottled",
     "ModelUnreachable", "NotFound", "QueueUnavailable", "Reply", "SessionBusy", "SessionNotFound", "Settings",
     "SettingsError", "StoreUnavailable", "TurnNotFound", "TurnTimedOut", "check_message",

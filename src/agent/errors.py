@@ -85,3 +85,9 @@ class QueueUnavailable(AgentError):
     """A turn could not be queued for a worker (no queue configured, or the queue failed)."""
 
     code = "queue_unavailable"
+
+
+class ApprovalPending(AgentError):
+    """A tool call of the session waits for a person's answer; a new message must wait for it."""
+
+    code = "approval_pending"

@@ -54,6 +54,8 @@ class Settings:
     turn_queue_url: str | None = None
     # Where WebSocket frames are posted; empty: https://<domain>/<stage> of the event (API Gateway)
     websocket_callback_url: str | None = None
+    # Tools whose calls wait for a person's approval (approval.py); "*": every tool
+    approval_tools: frozenset[str] = frozenset()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> "Settings":
@@ -80,6 +82,7 @@ class Settings:
             memory_max_facts=read.number("MEMORY_MAX_FACTS", 50, minimum=1, maximum=1000),
             turn_queue_url=read.text("TURN_QUEUE_URL"),
             websocket_callback_url=read.text("WEBSOCKET_CALLBACK_URL"),
+            approval_tools=frozenset(n.strip() for n in (read.text("APPROVAL_TOOLS") or "").split(",") if n.strip()),
         )
 
 

@@ -12,6 +12,7 @@ from typing import Any
 from strands import Agent, ModelRetryStrategy
 from strands.types.exceptions import MaxTokensReachedException
 
+from .approval import ApprovalAnswer, ApprovalTools, PendingCall, pending_calls, refuse_while_pending, resume_prompt
 from .container_loop import ContainerLoop
 from .deadline import Deadline
 from .errors import InvalidRequest, ModelError, TurnTimedOut
@@ -30,6 +31,7 @@ COMMIT_SECONDS = 1.5
 ROUND_SEPARATOR = "\n\n"
 
 OnDelta = Callable[[str], None]
+Prompt = str | list[Any]  # a message, or the answers that resume a stopped turn (approval.py)
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,8 @@ class ChatRequest:
     caller: str
     session_id: str
     message: str
+    # Answers to the session's pending tool calls (approval.py), sent instead of a message.
+    answers: tuple[ApprovalAnswer, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -50,6 +54,8 @@ class Reply:
     output_tokens: int
     message_count: int
     model_seconds: float
+    # stop_reason "interrupt": the tool calls now waiting for a person (approval.py).
+    interrupts: tuple[PendingCall, ...] = ()
 
 
 def check_message(message: Any, max_chars: int) -> str:
@@ -78,9 +84,10 @@ class Turns:
         # deployed API tells its callers no more than that the provider could not be reached.
         self.name_endpoint_in_errors = name_endpoint_in_errors
         self.loop = ContainerLoop()
+        self.approval = ApprovalTools(settings.approval_tools)
 
     def run(self, request: ChatRequest, deadline: Deadline, on_delta: OnDelta | None = None) -> Reply:
-        message = check_message(request.message, self.settings.max_message_chars)
+        message = None if request.answers else check_message(request.message, self.settings.max_message_chars)
         model_deadline = deadline.earlier_by(COMMIT_SECONDS)
         if model_deadline.expired():
             raise TurnTimedOut("No time was left for this turn before the function's timeout; nothing was stored.")
@@ -89,15 +96,16 @@ class Turns:
         memory = MEMORY_DOCUMENT if self.settings.memory else None
         with self.store.turn(request.caller, request.session_id, deadline, caller_document=memory) as turn:
             agent = self._agent(model, turn, request.session_id)
+            prompt = _prompt(agent, request, message)
             started = time.perf_counter()
-            reply, stop_reason = self._run(agent, message, model_deadline, on_delta)
+            reply, stop_reason = self._run(agent, prompt, model_deadline, on_delta)
             model_seconds = time.perf_counter() - started
         usage = agent.event_loop_metrics.accumulated_usage
         return Reply(
             session_id=request.session_id, reply=reply, stop_reason=stop_reason,
             input_tokens=int(usage.get("inputTokens", 0)), output_tokens=int(usage.get("outputTokens", 0)),
             message_count=agent.conversation_manager.removed_message_count + _stored_count(agent),
-            model_seconds=model_seconds,
+            model_seconds=model_seconds, interrupts=tuple(pending_calls(agent)),
         )
 
     def _agent(self, model: Any, turn: Any, session_id: str) -> Agent:
@@ -117,9 +125,10 @@ class Turns:
             # spend the invocation's time and bill the wait.
             retry_strategy=ModelRetryStrategy(max_attempts=1),
             callback_handler=None,
+            hooks=[self.approval] if self.approval.names else None,
         )
 
-    def _run(self, agent: Agent, message: str, deadline: Deadline, on_delta: OnDelta | None) -> tuple[str, str]:
+    def _run(self, agent: Agent, message: Prompt, deadline: Deadline, on_delta: OnDelta | None) -> tuple[str, str]:
         """The agent loop; (reply, stop_reason). Raising leaves the turn unstored."""
         reply = StreamedReply(on_delta)
         try:
@@ -183,7 +192,15 @@ class StreamedReply:
         return any(block.get("text", "").strip() or "toolUse" in block for block in content)
 
 
-async def _stream(agent: Agent, message: str, deadline: Deadline, reply: StreamedReply) -> str:
+def _prompt(agent: Agent, request: ChatRequest, message: str | None) -> Prompt:
+    """The message, or (answering pending tool calls) what resumes the turn they stopped."""
+    if request.answers:
+        return resume_prompt(agent, request.answers)
+    refuse_while_pending(agent, request.session_id)
+    return message or ""
+
+
+async def _stream(agent: Agent, message: Prompt, deadline: Deadline, reply: StreamedReply) -> str:
     remaining = deadline.remaining()
     async with asyncio.timeout(None if remaining == float("inf") else remaining):
         result = None

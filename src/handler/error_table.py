@@ -18,6 +18,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 
 from agent import (
     AgentError,
+    ApprovalPending,
     InvalidRequest,
     ModelError,
     ModelNotConfigured,
@@ -36,6 +37,7 @@ STATUS: dict[type[AgentError], int] = {
     InvalidRequest: 400,
     NotFound: 404,
     SessionBusy: 409,
+    ApprovalPending: 409,
     ModelThrottled: 429,
     ModelError: 502,
     ModelNotConfigured: 503,

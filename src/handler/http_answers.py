@@ -21,7 +21,8 @@ def documented(model: type[BaseModel], description: str) -> OpenAPIResponse:
 ERRORS: dict[int, OpenAPIResponse] = {
     400: documented(ErrorOut, "invalid_json or invalid_request: nothing was stored"),
     404: documented(ErrorOut, "session_not_found, turn_not_found, fact_not_found or not_found"),
-    409: documented(ErrorOut, "session_busy: another request is working on this session (Retry-After)"),
+    409: documented(ErrorOut, "session_busy: another request is working on this session (Retry-After); "
+                         "approval_pending: a tool call waits for approval (answer it with interrupt_responses)"),
     422: documented(ErrorOut, "idempotency_key_reused: the key was used before with another message"),
     429: documented(ErrorOut, "model_throttled: the model provider is rate limiting (Retry-After)"),
     502: documented(ErrorOut, "model_error or model_unreachable: nothing was stored"),

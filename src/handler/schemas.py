@@ -7,19 +7,22 @@ message; a direct invocation; SQS; EventBridge), becomes a `TurnRequest` through
 wrong, before anything is queued or written.
 """
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
+    StrictBool,
     StringConstraints,
     ValidationError,
     ValidationInfo,
+    model_serializer,
+    model_validator,
 )
 
-from agent import check_message
+from agent import InvalidRequest, check_message
 
 SESSION_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$"
 IDEMPOTENCY_KEY_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$"
@@ -49,6 +52,11 @@ FIELD_HINTS = {
     "limit": '"limit" must be a whole number from 1 to 1000.',
     "fact_id": "fact_id must look like f_0123abcd.",
     "turn_id": "turn_id must look like t_ followed by 32 hex digits.",
+    "interrupt_responses": '"interrupt_responses" must be a list of 1 to 20 answers like '
+                           '{"id": "...", "approve": true, "reason": "..."}.',
+    "id": '"id" of an interrupt response must be the id of a pending call (1-512 characters).',
+    "approve": '"approve" must be true or false.',
+    "reason": '"reason" must be a string of at most 2000 characters.',
 }
 
 
@@ -83,14 +91,45 @@ def _agent_takes(message: str, info: ValidationInfo) -> str:
     return check_message(message, (info.context or {})[LIMIT])  # a KeyError: a caller forgot the limit
 
 
+class InterruptResponseIn(BaseModel):
+    """A person's answer to one tool call waiting for approval (its id from the paused reply)."""
+
+    model_config = ConfigDict(extra="forbid")
+    id: Annotated[str, StringConstraints(min_length=1, max_length=512)]
+    approve: StrictBool
+    reason: Annotated[str, StringConstraints(max_length=2000)] | None = Field(
+        None, description="Why it was denied: the tool's result the model reads")
+
+
+InterruptResponses = Annotated[list[InterruptResponseIn], Field(min_length=1, max_length=20)]
+
+
+def _message_or_answers(data: Any) -> Any:
+    """A turn is a message or the answers to its session's pending tool calls, never both; a
+    request with neither gets the message's own sentences (missing, or null)."""
+    if not isinstance(data, dict):
+        return data
+    if data.get("interrupt_responses") is not None:
+        if data.get("message") is not None:
+            raise InvalidRequest('Send either "message" or "interrupt_responses", not both.')
+    elif "message" not in data:
+        raise InvalidRequest(MESSAGE_HINTS["missing"])
+    elif data["message"] is None:
+        raise InvalidRequest(MESSAGE_HINTS["string_type"])
+    return data
+
+
 class TurnIn(BaseModel):
     """A turn's fields, from every source: the one model they are all validated with
     (turn_requests.turn_request)."""
 
-    message: Annotated[str, AfterValidator(_agent_takes)]
+    message: Annotated[str, AfterValidator(_agent_takes)] | None = None
     caller: Caller
     session_id: SessionId
     idempotency_key: IdempotencyKey | None = None
+    interrupt_responses: InterruptResponses | None = None
+
+    _one_of = model_validator(mode="before")(_message_or_answers)
 
 
 # ---- requests --------------------------------------------------------------------------------
@@ -99,7 +138,9 @@ class MessageIn(BaseModel):
 
     # Checked, as every source's message, by TurnIn (turn_requests.py).
 
-    message: MessageText
+    message: MessageText | None = None
+    interrupt_responses: InterruptResponses | None = Field(
+        None, description="Instead of a message: answers to the session's tool calls waiting for approval")
 
 
 class DirectHistory(BaseModel):
@@ -146,12 +187,31 @@ class Usage(BaseModel):
     output_tokens: int
 
 
+class PendingCallOut(BaseModel):
+    """A tool call waiting for a person's approval."""
+
+    id: str = Field(description="Give it back in interrupt_responses")
+    tool: str
+    input: Any = Field(description="The arguments the model gave the tool")
+    reason: str
+
+
 class ReplyOut(BaseModel):
     session_id: str
     reply: str
-    stop_reason: str = Field(description="end_turn, max_tokens (cut at max_tokens, still stored) or limit_turns")
+    stop_reason: str = Field(description="end_turn, max_tokens (cut at max_tokens, still stored), limit_turns, "
+                             "or interrupt (tool calls wait for approval: see interrupts)")
     usage: Usage
     message_count: int = Field(description="Messages stored in the session after this turn")
+    interrupts: list[PendingCallOut] | None = Field(
+        None, description='stop_reason "interrupt": the tool calls waiting for approval (absent otherwise)')
+
+    @model_serializer(mode="wrap")
+    def _without_absent_interrupts(self, serialize: Any) -> Any:
+        body = serialize(self)
+        if isinstance(body, dict) and body.get("interrupts") is None:
+            body.pop("interrupts", None)
+        return body
 
 
 class MessageOut(BaseModel):

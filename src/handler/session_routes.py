@@ -48,8 +48,8 @@ def session_routes(turns: TurnService, conversations: Conversations, deployed: b
                             202: documented(AcceptedTurnOut, "Queued (Prefer: respond-async)"), **ERRORS})
     def post_message(session_id: SessionIdPath, body: MessageIn, idempotency_key: IdempotencyKeyHeader = None,
                      prefer: PreferHeader = None):
-        request = turn_request({"caller": caller(), "session_id": session_id, "message": body.message,
-                                "idempotency_key": idempotency_key}, max_message_chars)
+        request = turn_request({"caller": caller(), "session_id": session_id, "idempotency_key": idempotency_key,
+                                **body.model_dump(exclude_unset=True)}, max_message_chars)
         if not wants_async(prefer):
             return json_response(200, ReplyOut(**turns.run(request, deadline())))
         accepted = turns.enqueue(request, deadline())

@@ -15,6 +15,7 @@ from pydantic import ValidationError
 
 from agent import InvalidRequest
 
+from .approvals import answers_of
 from .schemas import LIMIT, TurnIn, hint_for
 from .turn_service import TurnRequest
 
@@ -25,4 +26,5 @@ def turn_request(fields: Mapping[str, Any], max_message_chars: int) -> TurnReque
         turn = TurnIn.model_validate(fields, context={LIMIT: max_message_chars})
     except ValidationError as error:
         raise InvalidRequest(hint_for(error)) from None
-    return TurnRequest(turn.caller, turn.session_id, turn.message, turn.idempotency_key)
+    return TurnRequest(turn.caller, turn.session_id, turn.message or "", turn.idempotency_key,
+                       answers_of(turn.interrupt_responses))

@@ -26,8 +26,10 @@ from agent import (
     StoreUnavailable,
     TurnNotFound,
 )
+from agent.approval import ApprovalAnswer
 from agent.store import CommitUnknown, SessionDeleted
 
+from .approvals import answers_of, asked, interrupts_body, responses_of
 from .error_table import ApiError, as_api_error
 from .observability import Observability
 from .schemas import ConnectionRef, QueuedTurn
@@ -50,6 +52,8 @@ class TurnRequest:
     session_id: str
     message: str
     idempotency_key: str | None = None
+    # Instead of a message ("" then): answers to the session's tool calls waiting for approval.
+    interrupt_responses: tuple[ApprovalAnswer, ...] = ()
 
 
 def reply_body(reply: Reply) -> dict[str, Any]:
@@ -60,6 +64,7 @@ def reply_body(reply: Reply) -> dict[str, Any]:
         "stop_reason": reply.stop_reason,
         "usage": {"input_tokens": reply.input_tokens, "output_tokens": reply.output_tokens},
         "message_count": reply.message_count,
+        **interrupts_body(reply.interrupts),
     }
 
 
@@ -81,7 +86,7 @@ class TurnService:
         if request.idempotency_key is None:
             return self._turn(request, deadline, on_delta)
         ledger = self.ledger(request.caller, request.session_id, deadline)
-        entry, ours = ledger.claim(turn_id_for(request), request.message, "running", running_until(deadline))
+        entry, ours = ledger.claim(turn_id_for(request), asked(request), "running", running_until(deadline))
         if not ours:
             if entry.status == "done":
                 return dict(entry.document["reply"])
@@ -97,7 +102,7 @@ class TurnService:
         return reply
 
     def _turn(self, request: TurnRequest, deadline: Deadline, on_delta: Any) -> dict[str, Any]:
-        chat = ChatRequest(request.caller, request.session_id, request.message)
+        chat = ChatRequest(request.caller, request.session_id, request.message, request.interrupt_responses)
         try:
             reply = self.conversations.chat(chat, deadline, on_delta)
         except (ModelError, ModelThrottled) as error:
@@ -134,10 +139,11 @@ class TurnService:
         queued again."""
         turn_id = turn_id or turn_id_for(request)
         turn = QueuedTurn(caller=request.caller, session_id=request.session_id, turn_id=turn_id,
-                          message=request.message, idempotency_key=request.idempotency_key, connection=connection)
+                          message=request.message, idempotency_key=request.idempotency_key, connection=connection,
+                          interrupt_responses=responses_of(request.interrupt_responses))
         self.queue.check(turn)  # refused before anything is written or announced
         ledger = self.ledger(request.caller, request.session_id, deadline)
-        entry, ours = ledger.claim(turn_id, request.message, "queued", None)
+        entry, ours = ledger.claim(turn_id, asked(request), "queued", None)
         if not ours:
             if announce:
                 announce(deadline)
@@ -165,7 +171,8 @@ class TurnService:
         entry = self._take(ledger, turn, deadline, on_restart)
         if entry.status == "done":
             return dict(entry.document["reply"])
-        request = TurnRequest(turn.caller, turn.session_id, turn.message)
+        request = TurnRequest(turn.caller, turn.session_id, turn.message or "",
+                              interrupt_responses=answers_of(turn.interrupt_responses))
         store = self.conversations.store
         try:
             with store.only_while_recorded(turn.caller, turn.session_id, record_name(turn.turn_id)):
@@ -186,7 +193,7 @@ class TurnService:
         """The turn's record, now "running" (or "done", to replay); TurnFailed when it is final."""
         for _ in range(3):
             entry = ledger.get(turn.turn_id)
-            if entry is None or entry.document.get("message") != message_digest(turn.message):
+            if entry is None or entry.document.get("message") != message_digest(asked(turn)):
                 # Deleted with its session (or a message of a turn since cancelled so, and its key reused).
                 raise TurnFailed(as_api_error(SessionDeleted()))
             if entry.status == "done":
@@ -219,7 +226,7 @@ class TurnService:
         for _ in range(3):
             entry = ledger.get(turn.turn_id)
             if entry is None or entry.status not in ("queued", "running") \
-                    or entry.document.get("message") != message_digest(turn.message):
+                    or entry.document.get("message") != message_digest(asked(turn)):
                 return None
             if ledger.advance(entry, "failed", error=DEAD_LETTERED.body()["error"]) is not None:
                 return DEAD_LETTERED
