@@ -12,8 +12,8 @@ the model reads before it goes on.
 While a call waits, a new message is refused (ApprovalPending): the model's tool call has no
 result yet, so nothing else can be said in that conversation until it has one.
 
-Strands' interrupt state is only reachable as ``Agent._interrupt_state``: read here and nowhere
-else (tests/approval/test_strands_interrupts.py fails if an upgrade moves it).
+Strands' interrupt state is only reachable as a private attribute of the agent: read through
+model/compat.py (tests/approval/test_strands_interrupts.py fails if an upgrade moves it).
 """
 
 from collections.abc import Iterable, Sequence
@@ -25,6 +25,7 @@ from strands.hooks import BeforeToolCallEvent, HookProvider, HookRegistry
 from strands.types.interrupt import InterruptResponseContent
 
 from .errors import ApprovalPending, InvalidRequest
+from .model.compat import interrupt_state
 
 ALL_TOOLS = "*"
 INTERRUPT_NAME = "approval"  # one interrupt per tool call; Strands makes its id unique per call
@@ -76,7 +77,7 @@ class ApprovalTools(HookProvider):
 
 def pending_calls(agent: Agent) -> list[PendingCall]:
     """The agent's calls still waiting for an answer (none unless its loop stopped for them)."""
-    state = agent._interrupt_state
+    state = interrupt_state(agent)
     if not state.activated:
         return []
     return [_pending(interrupt.id, interrupt.reason) for interrupt in state.interrupts.values()

@@ -15,6 +15,8 @@ starts here. Written against strands-agents 1.62 and litellm 1.106.
 - Strands' streaming loop (``LiteLLMModel._handle_streaming_response``, with the
   ``_process_choice_content`` and ``_process_tool_calls`` it calls): restated here to read the
   stream wrapper above, which Strands keeps to itself.
+- Strands' interrupt state (``Agent._interrupt_state``): which tool calls wait for a person's
+  approval; Strands persists it with the session but offers no public reader.
 - Strands' ``find_valid_trim_point`` (``strands.agent.conversation_manager.compression``, a
   package Strands marks as not public): where the history can be cut without orphaning a tool result.
 """
@@ -33,7 +35,7 @@ from strands.types.streaming import StreamEvent
 logger = logging.getLogger(__name__)
 
 __all__ = ["ProviderFinishReason", "close_clients_of_running_loop", "cut_point", "flush_background_work",
-           "forget_all_clients", "provider_finished"]
+           "forget_all_clients", "interrupt_state", "provider_finished"]
 
 
 # ---- LiteLLM's client cache -----------------------------------------------------------------
@@ -138,3 +140,10 @@ def cut_point(messages: list[Any], start: int) -> int:
     """The first index from ``start`` where the history can be cut and still open as providers
     require: a user message that is not a tool's result (``len(messages)`` if there is none)."""
     return find_valid_trim_point(messages, start)
+
+
+# ---- Strands' interrupt state ----------------------------------------------------------------
+def interrupt_state(agent: Any) -> Any:
+    """The agent's interrupt state (``activated``, ``interrupts`` by id, each with its ``reason``
+    and ``response``): what approval.py reads to know which calls still wait."""
+    return agent._interrupt_state
