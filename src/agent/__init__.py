@@ -4,6 +4,7 @@ from .conversation import Conversations
 from .deadline import Deadline
 from .errors import (
     AgentError,
+    BudgetExceeded,
     FactNotFound,
     InvalidRequest,
     ModelError,
@@ -15,6 +16,7 @@ from .errors import (
     SessionBusy,
     SessionNotFound,
     StoreUnavailable,
+    TurnCancelled,
     TurnNotFound,
     TurnTimedOut,
 )
@@ -25,8 +27,9 @@ from .settings import Settings, SettingsError
 from .turn import ChatRequest, Reply, check_message
 
 __all__ = [
-    "AgentError", "CallerMemory", "ChatRequest", "Conversations", "Deadline", "Fact", "FactNotFound", "HistoryMessage",
+    "AgentError", "BudgetExceeded",
+    "CallerMemory", "ChatRequest", "Conversations", "Deadline", "Fact", "FactNotFound", "HistoryMessage",
     "HistoryPage", "InvalidRequest", "ModelError", "ModelNotConfigured", "ModelProvider", "ModelThrottled",
     "ModelUnreachable", "NotFound", "QueueUnavailable", "Reply", "SessionBusy", "SessionNotFound", "Settings",
-    "SettingsError", "StoreUnavailable", "TurnNotFound", "TurnTimedOut", "check_message",
+    "SettingsError", "StoreUnavailable", "TurnCancelled", "TurnNotFound", "TurnTimedOut", "check_message",
 ]

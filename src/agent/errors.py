@@ -85,3 +85,17 @@ class QueueUnavailable(AgentError):
     """A turn could not be queued for a worker (no queue configured, or the queue failed)."""
 
     code = "queue_unavailable"
+
+
+class BudgetExceeded(AgentError):
+    """The caller's tokens today (UTC) reached CALLER_DAILY_TOKENS; retry_after: seconds to the
+    next UTC midnight. Refused before the model is called: nothing was stored."""
+
+    code = "budget_exceeded"
+
+
+class TurnCancelled(AgentError):
+    """The turn was cancelled (DELETE .../turns/{turn_id}, cancelTurn) before it ended; nothing
+    of it was stored."""
+
+    code = "turn_cancelled"

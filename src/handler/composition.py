@@ -18,6 +18,7 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 from agent import CallerMemory, Conversations, ModelProvider, Settings
 from agent.aws_clients import AwsClients
 from agent.store import SessionStore, open_store
+from agent.usage import CallerUsage
 
 from . import snapstart
 from .http_routes import http_api
@@ -58,7 +59,7 @@ def build(env: Mapping[str, str] = os.environ, clients: AwsClients | None = None
     store = open_store(settings, clients)
     conversations = Conversations(settings, store, models, name_endpoint_in_errors=not deployed)
     turns = TurnService(conversations, TurnQueue(clients, settings.turn_queue_url), observe,
-                        settings.idempotency_ttl_seconds)
+                        settings.idempotency_ttl_seconds, CallerUsage(store.objects, settings.caller_daily_tokens))
     memory = CallerMemory(store)
     limit, callback_url = settings.max_message_chars, settings.websocket_callback_url
     return Services(
