@@ -4,6 +4,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from tests.template.conftest import defaults, transformed  # noqa: F401 (fixtures, found by name)
 from tests.websocket.conftest import aws, ws, ws_env  # noqa: F401 (fixtures, found by name)
 
 # 23:00 UTC: the budget starts again in an hour.
