@@ -5,6 +5,7 @@ from .deadline import Deadline
 from .errors import (
     AgentError,
     ApprovalPending,
+    BudgetExceeded,
     FactNotFound,
     InvalidRequest,
     ModelError,
@@ -16,6 +17,7 @@ from .errors import (
     SessionBusy,
     SessionNotFound,
     StoreUnavailable,
+    TurnCancelled,
     TurnNotFound,
     TurnTimedOut,
 )
@@ -26,9 +28,9 @@ from .settings import Settings, SettingsError
 from .turn import ChatRequest, Reply, check_message
 
 __all__ = [
-    "AgentError", "ApprovalPending",
+    "AgentError", "ApprovalPending", "BudgetExceeded",
     "CallerMemory", "ChatRequest", "Conversations", "Deadline", "Fact", "FactNotFound", "HistoryMessage",
     "HistoryPage", "InvalidRequest", "ModelError", "ModelNotConfigured", "ModelProvider", "ModelThrottled",
     "ModelUnreachable", "NotFound", "QueueUnavailable", "Reply", "SessionBusy", "SessionNotFound", "Settings",
-    "SettingsError", "StoreUnavailable", "TurnNotFound", "TurnTimedOut", "check_message",
+    "SettingsError", "StoreUnavailable", "TurnCancelled", "TurnNotFound", "TurnTimedOut", "check_message",
 ]

@@ -25,6 +25,7 @@ from .settings import Settings
 from .store import SessionStore
 from .tools import DEFAULT_TOOLS
 from .turn import ChatRequest, OnDelta, Reply, Turns
+from .turn_stop import TurnStop
 
 __all__ = ["ChatRequest", "Conversations", "Reply"]
 
@@ -37,10 +38,11 @@ class Conversations:
         self.store = store
         self._turns = Turns(settings, store, models, tools, name_endpoint_in_errors)
 
-    def chat(self, request: ChatRequest, deadline: Deadline, on_delta: OnDelta | None = None) -> Reply:
+    def chat(self, request: ChatRequest, deadline: Deadline, on_delta: OnDelta | None = None,
+             stop: TurnStop | None = None) -> Reply:
         """One turn. Text is passed to ``on_delta`` as the model writes it; the deltas of a turn
-        concatenated equal its reply."""
-        return self._turns.run(request, deadline, on_delta)
+        concatenated equal its reply. ``stop``: how the turn learns it was cancelled (TurnCancelled)."""
+        return self._turns.run(request, deadline, on_delta, stop)
 
     @property
     def event_loop(self) -> Any:

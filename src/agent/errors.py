@@ -91,3 +91,15 @@ class ApprovalPending(AgentError):
     """A tool call of the session waits for a person's answer; a new message must wait for it."""
 
     code = "approval_pending"
+class BudgetExceeded(AgentError):
+    """The caller's tokens today (UTC) reached CALLER_DAILY_TOKENS; retry_after: seconds to the
+    next UTC midnight. Refused before the model is called: nothing was stored."""
+
+    code = "budget_exceeded"
+
+
+class TurnCancelled(AgentError):
+    """The turn was cancelled (DELETE .../turns/{turn_id}, cancelTurn) before it ended; nothing
+    of it was stored."""
+
+    code = "turn_cancelled"

@@ -56,6 +56,10 @@ class Settings:
     websocket_callback_url: str | None = None
     # Tools whose calls wait for a person's approval (approval.py); "*": every tool
     approval_tools: frozenset[str] = frozenset()
+    # Tokens (input + output) a caller may use per UTC day; 0: unlimited (see agent/usage.py)
+    caller_daily_tokens: int = 0
+    # Output tokens one model call may write (the provider's max_tokens); 0: the provider's default
+    max_output_tokens: int = 0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> "Settings":
@@ -65,7 +69,9 @@ class Settings:
             model_api_base=read.text("MODEL_API_BASE"),
             model_api_key=read.text("MODEL_API_KEY"),
             model_api_key_secret_arn=read.text("MODEL_API_KEY_SECRET_ARN"),
-            model_params=read.parsed("MODEL_PARAMS", _json_object, 'a JSON object, e.g. {"temperature": 0.3}', {}),
+            model_params=_with_output_limit(
+                read.parsed("MODEL_PARAMS", _json_object, 'a JSON object, e.g. {"temperature": 0.3}', {}),
+                read.number("MAX_OUTPUT_TOKENS", 0, minimum=0)),
             model_timeout=read.number("MODEL_TIMEOUT", 300, minimum=1),
             system_prompt=read.text("SYSTEM_PROMPT") or DEFAULT_SYSTEM_PROMPT,
             session_bucket=read.text("SESSION_BUCKET"),
@@ -83,6 +89,8 @@ class Settings:
             turn_queue_url=read.text("TURN_QUEUE_URL"),
             websocket_callback_url=read.text("WEBSOCKET_CALLBACK_URL"),
             approval_tools=frozenset(n.strip() for n in (read.text("APPROVAL_TOOLS") or "").split(",") if n.strip()),
+            caller_daily_tokens=read.number("CALLER_DAILY_TOKENS", 0, minimum=0),
+            max_output_tokens=read.number("MAX_OUTPUT_TOKENS", 0, minimum=0),
         )
 
 
@@ -124,3 +132,13 @@ def _json_object(raw: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise ValueError("not an object")
     return value
+
+
+def _with_output_limit(params: dict[str, Any], max_output_tokens: int) -> dict[str, Any]:
+    """MAX_OUTPUT_TOKENS as the model's max_tokens: a bound on spend, so it wins over a larger
+    max_tokens in MODEL_PARAMS (and keeps a smaller one)."""
+    if not max_output_tokens:
+        return params
+    given = params.get("max_tokens")
+    limit = min(given, max_output_tokens) if isinstance(given, int) and given > 0 else max_output_tokens
+    return {**params, "max_tokens": limit}

@@ -15,12 +15,13 @@ from strands.types.exceptions import MaxTokensReachedException
 from .approval import ApprovalAnswer, ApprovalTools, PendingCall, pending_calls, refuse_while_pending, resume_prompt
 from .container_loop import ContainerLoop
 from .deadline import Deadline
-from .errors import InvalidRequest, ModelError, TurnTimedOut
+from .errors import InvalidRequest, ModelError, TurnCancelled, TurnTimedOut
 from .history_policy import conversation_manager
 from .memory import MEMORY_DOCUMENT, MemoryTools, facts_in, prompt_section
 from .model import ModelProvider, TurnModel, as_model_failure, is_rejected_key
 from .settings import Settings
 from .store import SessionStore
+from .turn_stop import TurnStop, stoppable
 
 # Model calls one turn may make (each tool round is one more). Bounds a turn's time and cost; a
 # turn that reaches it ends with stop_reason "limit_turns" and is stored if it has said something.
@@ -86,7 +87,8 @@ class Turns:
         self.loop = ContainerLoop()
         self.approval = ApprovalTools(settings.approval_tools)
 
-    def run(self, request: ChatRequest, deadline: Deadline, on_delta: OnDelta | None = None) -> Reply:
+    def run(self, request: ChatRequest, deadline: Deadline, on_delta: OnDelta | None = None,
+            stop: TurnStop | None = None) -> Reply:
         message = None if request.answers else check_message(request.message, self.settings.max_message_chars)
         model_deadline = deadline.earlier_by(COMMIT_SECONDS)
         if model_deadline.expired():
@@ -98,7 +100,7 @@ class Turns:
             agent = self._agent(model, turn, request.session_id)
             prompt = _prompt(agent, request, message)
             started = time.perf_counter()
-            reply, stop_reason = self._run(agent, prompt, model_deadline, on_delta)
+            reply, stop_reason = self._run(agent, prompt, model_deadline, on_delta, stop)
             model_seconds = time.perf_counter() - started
         usage = agent.event_loop_metrics.accumulated_usage
         return Reply(
@@ -128,17 +130,20 @@ class Turns:
             hooks=[self.approval] if self.approval.names else None,
         )
 
-    def _run(self, agent: Agent, message: Prompt, deadline: Deadline, on_delta: OnDelta | None) -> tuple[str, str]:
+    def _run(self, agent: Agent, message: Prompt, deadline: Deadline, on_delta: OnDelta | None,
+             stop: TurnStop | None = None) -> tuple[str, str]:
         """The agent loop; (reply, stop_reason). Raising leaves the turn unstored."""
         reply = StreamedReply(on_delta)
         try:
-            stop_reason = self.loop.run(_stream(agent, message, deadline, reply))
+            stop_reason = self.loop.run(_stream(agent, message, deadline, reply, stop))
         except MaxTokensReachedException:
             # A reply cut at max_tokens is still a reply: Strands has appended the partial
             # message, and failing the turn would fail every retry the same way.
             stop_reason, reply.last = "max_tokens", agent.messages[-1]
         except TimeoutError:
             raise TurnTimedOut("The turn took too long and was cancelled; nothing was stored. Retry.") from None
+        except TurnCancelled:
+            raise  # stopped by its caller (turn_stop.py): nothing stored, and no model failure
         except Exception as error:
             if is_rejected_key(error):
                 self.models.reset()  # a rotated secret: read it again on the next request
@@ -200,11 +205,13 @@ def _prompt(agent: Agent, request: ChatRequest, message: str | None) -> Prompt:
     return message or ""
 
 
-async def _stream(agent: Agent, message: Prompt, deadline: Deadline, reply: StreamedReply) -> str:
+async def _stream(agent: Agent, message: Prompt, deadline: Deadline, reply: StreamedReply,
+                  stop: TurnStop | None = None) -> str:
     remaining = deadline.remaining()
-    async with asyncio.timeout(None if remaining == float("inf") else remaining):
+    async with asyncio.timeout(None if remaining == float("inf") else remaining), stoppable(stop) as cancel_signal:
         result = None
-        async for event in agent.stream_async(message, limits={"turns": MAX_MODEL_CALLS_PER_TURN}):
+        async for event in agent.stream_async(message, limits={"turns": MAX_MODEL_CALLS_PER_TURN},
+                                              cancel_signal=cancel_signal):
             if "data" in event:
                 reply.delta(event["data"])
             elif "message" in event:

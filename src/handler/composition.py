@@ -20,6 +20,7 @@ from agent.aws_clients import AwsClients
 from agent.store import SessionStore, open_store
 from agent.tool_modules import load_tool_modules
 from agent.tools import DEFAULT_TOOLS
+from agent.usage import CallerUsage
 
 from . import snapstart
 from .http_routes import http_api
@@ -62,7 +63,7 @@ def build(env: Mapping[str, str] = os.environ, clients: AwsClients | None = None
     tools = [*DEFAULT_TOOLS, *load_tool_modules(env.get("AGENT_TOOLS", ""), DEFAULT_TOOLS)]
     conversations = Conversations(settings, store, models, tools, name_endpoint_in_errors=not deployed)
     turns = TurnService(conversations, TurnQueue(clients, settings.turn_queue_url), observe,
-                        settings.idempotency_ttl_seconds)
+                        settings.idempotency_ttl_seconds, CallerUsage(store.objects, settings.caller_daily_tokens))
     memory = CallerMemory(store)
     limit, callback_url = settings.max_message_chars, settings.websocket_callback_url
     return Services(

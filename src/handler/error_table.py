@@ -19,6 +19,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 from agent import (
     AgentError,
     ApprovalPending,
+    BudgetExceeded,
     InvalidRequest,
     ModelError,
     ModelNotConfigured,
@@ -27,6 +28,7 @@ from agent import (
     QueueUnavailable,
     SessionBusy,
     StoreUnavailable,
+    TurnCancelled,
     TurnTimedOut,
 )
 from agent.store.failures import MESSAGE as STORE_MESSAGE
@@ -44,6 +46,8 @@ STATUS: dict[type[AgentError], int] = {
     StoreUnavailable: 503,
     QueueUnavailable: 503,
     TurnTimedOut: 504,
+    BudgetExceeded: 429,
+    TurnCancelled: 409,
 }
 IN_PROGRESS_RETRY_AFTER = 5
 INTERNAL_MESSAGE = "Internal error. The session was not changed."

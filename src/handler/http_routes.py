@@ -11,12 +11,14 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValida
 
 from agent import CallerMemory, Conversations
 
+from .cancel_routes import cancel_routes
 from .error_table import ApiError, as_api_error
 from .http_answers import error_response
 from .memory_routes import memory_routes
 from .schemas import hint
 from .session_routes import session_routes
 from .turn_service import TurnService
+from .usage_routes import usage_routes
 
 TITLE = "Stateful agent"
 VERSION = "1.0"
@@ -27,6 +29,8 @@ def http_api(turns: TurnService, conversations: Conversations, memory: CallerMem
     app = APIGatewayHttpResolver(enable_validation=True)
     app.include_router(session_routes(turns, conversations, deployed, max_message_chars))
     app.include_router(memory_routes(memory, deployed))
+    app.include_router(usage_routes(turns.usage, deployed))
+    app.include_router(cancel_routes(turns, deployed))
 
     @app.exception_handler(RequestValidationError)
     def invalid(error: RequestValidationError) -> Response:

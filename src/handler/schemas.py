@@ -250,9 +250,9 @@ class ErrorOut(BaseModel):
 class TurnStatusOut(BaseModel):
     session_id: str
     turn_id: str
-    status: Literal["queued", "running", "done", "failed"]
+    status: Literal["queued", "running", "done", "failed", "cancelling", "cancelled"]
     reply: ReplyOut | None = Field(None, description="When done")
-    error: ErrorDetail | None = Field(None, description="When failed")
+    error: ErrorDetail | None = Field(None, description="When failed or cancelled")
 
 
 class FactOut(BaseModel):
@@ -264,3 +264,25 @@ class FactOut(BaseModel):
 
 class FactsOut(BaseModel):
     facts: list[FactOut]
+
+
+class UsageOut(BaseModel):
+    """GET /usage: the calling caller's tokens today (UTC), counted as each turn is stored."""
+
+    day: str = Field(description="The UTC day counted, YYYY-MM-DD")
+    input_tokens: int
+    output_tokens: int
+    turns: int = Field(description="Turns stored today")
+    daily_token_budget: int | None = Field(description="CALLER_DAILY_TOKENS; null: unlimited")
+
+
+class DirectUsage(BaseModel):
+    action: Literal["get_usage"]
+    caller: Caller = "direct"
+
+
+class DirectCancel(BaseModel):
+    action: Literal["cancel_turn"]
+    session_id: SessionId
+    turn_id: Annotated[str, StringConstraints(pattern=TURN_ID_PATTERN)]
+    caller: Caller = "direct"

@@ -22,9 +22,10 @@ from agent import CallerMemory, Conversations, Deadline, InvalidRequest
 
 from .callers import DIRECT_CALLER, EVENTBRIDGE_CALLER, SQS_CALLER
 from .error_table import as_api_error, error_result
-from .schemas import FIELD_HINTS, DirectDelete, DirectHistory, DirectMemory, hint_for
+from .schemas import FIELD_HINTS, DirectCancel, DirectDelete, DirectHistory, DirectMemory, DirectUsage, hint_for
 from .turn_requests import turn_request
 from .turn_service import TurnRequest, TurnService
+from .usage_routes import usage_body
 
 logger = logging.getLogger(__name__)
 EXPIRE_ACTION = "expire_idle_sessions"
@@ -66,8 +67,18 @@ class Sources:
             return {"deleted": ask.session_id}
         if action in ("get_memory", "forget_fact", "forget_memory"):
             return self._memory(validated(DirectMemory, event), deadline)
+        if action in ("get_usage", "cancel_turn"):
+            return self._spend(action, event, deadline)
         raise InvalidRequest(f"Unknown action {action!r}; use send_message (the default), get_history, "
-                             "delete_session, get_memory, forget_fact, forget_memory or expire_idle_sessions.")
+                             "delete_session, get_memory, forget_fact, forget_memory, get_usage, cancel_turn "
+                             "or expire_idle_sessions.")
+
+    def _spend(self, action: str, event: dict[str, Any], deadline: Deadline) -> dict[str, Any]:
+        """get_usage: GET /usage's body; cancel_turn: DELETE .../turns/{turn_id}'s."""
+        if action == "get_usage":
+            return usage_body(self.turns.usage, validated(DirectUsage, event).caller, deadline)
+        ask = validated(DirectCancel, event)
+        return self.turns.cancel(ask.caller, ask.session_id, ask.turn_id, deadline)
 
     def _memory(self, ask: DirectMemory, deadline: Deadline) -> dict[str, Any]:
         memory = self.memory

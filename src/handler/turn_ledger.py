@@ -7,6 +7,11 @@
     queued ──▶ running ──▶ done      the reply, replayed to a retry with the same key until expires_at
        │          │    └─▶ failed    the error; forgotten: the key's next request runs the turn again
        └──────────┴──────▶ (gone)    deleted with its session: a queued turn is cancelled
+       │          └──▶ cancelling ──▶ cancelled   DELETE .../turns/{id}: the running turn stops, stores nothing
+       └─────────────────────────────▶ cancelled   ...and a queued one never runs
+
+A cancelled turn is final like a failed one (its key's next request runs the turn again); a
+"cancelling" one is still running: its worker reads the record every TurnStop.poll_seconds.
 
 A turn with an idempotency key has the id turn_id_for(key), so every retry, whatever its path
 (HTTP, WebSocket, direct, SQS, EventBridge), finds the same record; a turn without one that can be
@@ -34,6 +39,8 @@ from .error_table import ApiError
 Doc = dict[str, Any]
 IN_PROGRESS_RETRY_AFTER = 5
 _ATTEMPTS = 4  # a claim can lose a race to a DELETE or to a request with the same key, a few times
+CANCELLED = ApiError(409, "turn_cancelled", "The turn was cancelled; nothing of it was stored.")
+STOPPING = ("cancelling", "cancelled")  # a turn asked to stop
 KEY_REUSED = ApiError(422, "idempotency_key_reused", "This idempotency key was already used with a different message.")
 
 
@@ -78,7 +85,7 @@ class TurnLedger:
                         "created_at": _now(), "expires_at": expires_at}
             # A new key is the usual case: create first, read only when there is a record already.
             found = None if attempt == 0 else self.get(turn_id)
-            if found is not None and not (found.status == "failed" or found.over()):
+            if found is not None and not (found.status in ("failed", "cancelled") or found.over()):
                 if found.document.get("message") != digest:
                     raise KEY_REUSED
                 return found, False
@@ -95,6 +102,21 @@ class TurnLedger:
         document.update(status=status, updated_at=_now(), expires_at=expires_at, **fields)
         etag = self.records.replace(record_name(entry.turn_id), document, entry.etag)
         return None if etag is None else Entry(document, etag)
+
+    def cancel(self, turn_id: str) -> Entry | None:
+        """Ask the turn to stop: a queued one is cancelled at once (it never runs), a running one
+        is "cancelling" (its worker stops it and records "cancelled"); an ended one stays as it is.
+        None when there is no such turn."""
+        for _ in range(_ATTEMPTS):
+            entry = self.get(turn_id)
+            if entry is None or entry.status not in ("queued", "running"):
+                return entry
+            status = "cancelled" if entry.status == "queued" else "cancelling"
+            fields = {"error": CANCELLED.body()["error"]} if status == "cancelled" else {}
+            changed = self.advance(entry, status, entry.document.get("expires_at"), **fields)
+            if changed is not None:
+                return changed
+        raise SessionBusy("The turn's record keeps changing; retry.", retry_after=1)
 
     def forget(self, entry: Entry) -> None:
         """A turn that was never queued (the queue refused it): as if it had not been asked."""

@@ -24,16 +24,29 @@ from agent import (
     Reply,
     SessionBusy,
     StoreUnavailable,
+    TurnCancelled,
     TurnNotFound,
 )
 from agent.approval import ApprovalAnswer
 from agent.store import CommitUnknown, SessionDeleted
+from agent.turn_stop import TurnStop
+from agent.usage import CallerUsage
 
 from .approvals import answers_of, asked, interrupts_body, responses_of
 from .error_table import ApiError, as_api_error
 from .observability import Observability
 from .schemas import ConnectionRef, QueuedTurn
-from .turn_ledger import Entry, TurnLedger, in_progress, message_digest, new_turn_id, record_name, running_until
+from .turn_ledger import (
+    CANCELLED,
+    STOPPING,
+    Entry,
+    TurnLedger,
+    in_progress,
+    message_digest,
+    new_turn_id,
+    record_name,
+    running_until,
+)
 from .turn_queue import TurnQueue
 
 # A queued turn that finds its session busy looks again this often...
@@ -70,11 +83,13 @@ def reply_body(reply: Reply) -> dict[str, Any]:
 
 class TurnService:
     def __init__(self, conversations: Conversations, queue: TurnQueue, observe: Observability,
-                 idempotency_ttl_seconds: int) -> None:
+                 idempotency_ttl_seconds: int, usage: CallerUsage | None = None) -> None:
         self.conversations = conversations
         self.queue = queue
         self.logger, self.metrics = observe.logger, observe.metrics
         self.idempotency_ttl_seconds = idempotency_ttl_seconds
+        # Tokens per caller per UTC day, and the budget checked before a turn calls the model.
+        self.usage = usage or CallerUsage(conversations.store.objects, 0)
 
     def ledger(self, caller: str, session_id: str, deadline: Deadline) -> TurnLedger:
         return TurnLedger(self.conversations.store.records(caller, session_id, deadline))
@@ -92,19 +107,24 @@ class TurnService:
                 return dict(entry.document["reply"])
             raise in_progress()
         try:
-            reply = self._turn(request, deadline, on_delta)
+            reply = self._turn(request, deadline, on_delta, self._stop(ledger, entry.turn_id))
         except CommitUnknown:
             raise  # left running until it expires: a retry must not run it while it may still land
+        except TurnCancelled:
+            self._end_cancelled(ledger, entry.turn_id)
+            raise
         except Exception as error:
             self._settle(ledger, entry, "failed", error=as_api_error(error).body()["error"])
             raise
         self._settle(ledger, entry, "done", reply=reply)
         return reply
 
-    def _turn(self, request: TurnRequest, deadline: Deadline, on_delta: Any) -> dict[str, Any]:
+    def _turn(self, request: TurnRequest, deadline: Deadline, on_delta: Any,
+              stop: TurnStop | None = None) -> dict[str, Any]:
+        self.usage.check(request.caller, deadline)  # before the model is called (BudgetExceeded)
         chat = ChatRequest(request.caller, request.session_id, request.message, request.interrupt_responses)
         try:
-            reply = self.conversations.chat(chat, deadline, on_delta)
+            reply = self.conversations.chat(chat, deadline, on_delta, stop)
         except (ModelError, ModelThrottled) as error:
             self.metrics.add_metric(name="ModelErrors", unit=MetricUnit.Count, value=1)
             self.metrics.add_metadata(key="model_error", value=error.code)
@@ -113,6 +133,7 @@ class TurnService:
         self.metrics.add_metric(name="ModelLatency", unit=MetricUnit.Milliseconds, value=reply.model_seconds * 1000)
         self.metrics.add_metric(name="InputTokens", unit=MetricUnit.Count, value=reply.input_tokens)
         self.metrics.add_metric(name="OutputTokens", unit=MetricUnit.Count, value=reply.output_tokens)
+        self.usage.count(request.caller, request.session_id, reply.input_tokens, reply.output_tokens, deadline)
         self.logger.info("turn stored", extra={"message_count": reply.message_count, "stop_reason": reply.stop_reason})
         return reply_body(reply)
 
@@ -138,6 +159,7 @@ class TurnService:
         turn (queued, running or done) instead of queueing another, unless it failed: then it is
         queued again."""
         turn_id = turn_id or turn_id_for(request)
+        self.usage.check(request.caller, deadline)  # refused before anything is written or announced
         turn = QueuedTurn(caller=request.caller, session_id=request.session_id, turn_id=turn_id,
                           message=request.message, idempotency_key=request.idempotency_key, connection=connection,
                           interrupt_responses=responses_of(request.interrupt_responses))
@@ -176,9 +198,12 @@ class TurnService:
         store = self.conversations.store
         try:
             with store.only_while_recorded(turn.caller, turn.session_id, record_name(turn.turn_id)):
-                reply = self._run_when_free(request, deadline, on_delta)
+                reply = self._run_when_free(request, deadline, on_delta, self._stop(ledger, turn.turn_id))
         except SessionDeleted as deleted:
             raise TurnFailed(as_api_error(deleted)) from deleted
+        except TurnCancelled as cancelled:
+            self._end_cancelled(ledger, turn.turn_id)
+            raise TurnFailed(CANCELLED) from cancelled
         except StoreUnavailable:
             raise
         except Exception as error:
@@ -200,6 +225,9 @@ class TurnService:
                 return entry
             if entry.status == "failed":  # delivered again after it ended
                 raise TurnFailed(_api_error(entry.document.get("error")))
+            if entry.status in STOPPING:  # cancelled while queued (or its worker died cancelling it)
+                self._end_cancelled(ledger, turn.turn_id)
+                raise TurnFailed(CANCELLED)
             if entry.status == "running" and on_restart:
                 on_restart()
             running = ledger.advance(entry, "running", running_until(deadline))
@@ -207,12 +235,13 @@ class TurnService:
                 return running
         raise SessionBusy("The turn's record keeps changing; it will be delivered again.", retry_after=1)
 
-    def _run_when_free(self, request: TurnRequest, deadline: Deadline, on_delta: Any) -> dict[str, Any]:
+    def _run_when_free(self, request: TurnRequest, deadline: Deadline, on_delta: Any,
+                       stop: TurnStop | None = None) -> dict[str, Any]:
         """A queued turn waits for its session instead of being refused: a synchronous POST may
         hold it, for its lease at most."""
         while True:
             try:
-                return self._turn(request, deadline, on_delta)
+                return self._turn(request, deadline, on_delta, stop)
             except SessionBusy as busy:
                 wait = min(float(busy.retry_after or 1), BUSY_POLL_SECONDS)
                 if deadline.remaining() < wait + MIN_TURN_SECONDS:
@@ -225,7 +254,7 @@ class TurnService:
         ledger = self.ledger(turn.caller, turn.session_id, deadline)
         for _ in range(3):
             entry = ledger.get(turn.turn_id)
-            if entry is None or entry.status not in ("queued", "running") \
+            if entry is None or entry.status not in ("queued", "running", "cancelling") \
                     or entry.document.get("message") != message_digest(asked(turn)):
                 return None
             if ledger.advance(entry, "failed", error=DEAD_LETTERED.body()["error"]) is not None:
@@ -237,6 +266,41 @@ class TurnService:
         if entry is None:
             raise TurnNotFound(f"Session {session_id} has no turn {turn_id}.")
         return {**_status(entry), "session_id": session_id}
+
+
+    # ---- stopping a turn (DELETE .../turns/{turn_id}, cancelTurn) ----------------------------------
+    def cancel(self, caller: str, session_id: str, turn_id: str, deadline: Deadline) -> dict[str, Any]:
+        """A queued turn of the caller's never runs; a running one stops within about a second
+        (TurnStop) and stores nothing; both end "cancelled". An ended turn is left as it is."""
+        self.logger.append_keys(session_id=session_id)
+        entry = self.ledger(caller, session_id, deadline).cancel(turn_id)
+        if entry is None:
+            raise TurnNotFound(f"Session {session_id} has no turn {turn_id}.")
+        if entry.status in STOPPING:
+            self.metrics.add_metric(name="TurnsCancelled", unit=MetricUnit.Count, value=1)
+        return {**_status(entry), "session_id": session_id}
+
+    def _stop(self, ledger: TurnLedger, turn_id: str) -> TurnStop:
+        """The running turn reads its record to learn it was asked to stop."""
+
+        def asked() -> bool:
+            entry = ledger.get(turn_id)
+            return entry is not None and entry.status in STOPPING
+
+        return TurnStop(asked)
+
+    def _end_cancelled(self, ledger: TurnLedger, turn_id: str) -> None:
+        """A stopped turn's end in its record: "cancelled" (final; its key may run the turn again)."""
+        try:
+            for _ in range(3):
+                entry = ledger.get(turn_id)
+                if entry is None or entry.status not in ("running", "cancelling"):
+                    return
+                if ledger.advance(entry, "cancelled", error=CANCELLED.body()["error"]) is not None:
+                    return
+        except StoreUnavailable:
+            pass
+        self.logger.warning("the turn's cancellation could not be recorded", extra={"turn_id": turn_id})
 
 
 class TurnFailed(Exception):

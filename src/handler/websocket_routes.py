@@ -22,6 +22,8 @@ from .frames import Frames, callback_url
 from .schemas import ConnectionRef
 from .turn_requests import turn_request
 from .turn_service import TurnRequest, TurnService, turn_id_for
+from .websocket_cancel import ACTION as CANCEL_ACTION
+from .websocket_cancel import cancel_turn
 
 OK = {"statusCode": 200}
 UNKNOWN_ACTION = ('Unknown action; send {"action": "sendMessage", "session_id": "...", "message": "..."}.')
@@ -48,8 +50,21 @@ class WebSocketRoutes:
         if route == "$disconnect":
             self.connections.unbind_connection(connection_id, deadline)
             return OK
+        if route == CANCEL_ACTION:
+            self.cancel(event, deadline)
+            return OK
         self.message(event, deadline, known=route == "sendMessage")
         return OK
+
+    def cancel(self, event: APIGatewayWebSocketEvent, deadline: Deadline) -> None:
+        """cancelTurn: see websocket_cancel.py."""
+        endpoint = callback_url(event.raw_event["requestContext"], self.configured_callback_url)
+        connection = ConnectionRef(id=event.request_context.connection_id, endpoint=endpoint)
+        try:
+            body = json.loads(event.body or "")
+        except (ValueError, RecursionError):
+            body = None
+        cancel_turn(self.turns, self.connections, self.clients, connection, body, deadline)
 
     def message(self, event: APIGatewayWebSocketEvent, deadline: Deadline, known: bool) -> None:
         endpoint = callback_url(event.raw_event["requestContext"], self.configured_callback_url)
@@ -64,7 +79,7 @@ class WebSocketRoutes:
             request = self._request(body, connection.id, known, deadline)
         except Exception as error:
             # The error names the session the message named, if any: frames.py takes None for none.
-            frames = Frames(self.clients, connection, session_id, None, deadline)  # type: ignore[arg-type]  # see above
+            frames = Frames(self.clients, connection, session_id, None, deadline)
             frames.error(as_api_error(error).body())
             return
         self._queue(request, connection, deadline)

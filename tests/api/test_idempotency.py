@@ -61,7 +61,8 @@ def test_records_live_in_the_session_and_go_with_it(s3_api, s3):
     tags = s3.get_object_tagging(Bucket="test-sessions", Key=records[0])["TagSet"]
     assert tags == [{"Key": "kind", "Value": "record"}]
     assert s3_api.delete(SESSION)[0] == 204
-    assert bucket_keys(s3) == []
+    # Only the caller's token count stays (a deleted session must not give its tokens back).
+    assert [key for key in bucket_keys(s3) if not key.startswith("sessions/.usage/")] == []
 
 
 def test_a_record_deleted_with_its_session_during_the_turn_is_not_written_again(api, session_dir):
@@ -83,6 +84,6 @@ def test_a_record_deleted_with_its_session_during_the_turn_is_not_written_again(
     finally:
         TurnLedger.advance = original
     assert api.history(SESSION)[0] == 404
-    assert [p.name for p in session_dir.rglob("*.json")] == []  # no record written back
+    assert [p.name for p in session_dir.rglob("*.json") if ".usage" not in p.parts] == []  # no record written back
     status, _, again = api.post(SESSION, "hello", headers=KEY)
     assert status == 200 and again["message_count"] == 2 and len(api.texts(SESSION)) == 2

@@ -12,8 +12,10 @@ ROUTES = {
     ("GET", "/memory"),
     ("DELETE", "/memory"),
     ("DELETE", "/memory/{fact_id}"),
+    ("GET", "/usage"),
+    ("DELETE", "/sessions/{session_id}/turns/{turn_id}"),
 }
-WEBSOCKET_ROUTES = {"$connect", "$disconnect", "sendMessage", "$default"}
+WEBSOCKET_ROUTES = {"$connect", "$disconnect", "sendMessage", "$default", "cancelTurn"}
 
 
 def body(stack: Stack) -> dict:
@@ -117,7 +119,7 @@ def test_websocket_connect_is_signed_with_iam(defaults: Stack) -> None:
     assert AUTHORIZER not in defaults.resources and "WebSocketAuthorizer" not in defaults.resources
     # API Gateway authorizes a WebSocket once, on $connect; it accepts no authorization elsewhere.
     assert {key: r["AuthorizationType"] for key, r in routes.items() if key != "$connect"} == {
-        "$disconnect": "NONE", "sendMessage": "NONE", "$default": "NONE"}
+        "$disconnect": "NONE", "sendMessage": "NONE", "$default": "NONE", "cancelTurn": "NONE"}
 
 
 def test_websocket_connect_checks_the_jwt_from_the_query_string(alternative: Stack) -> None:

@@ -37,8 +37,10 @@ def test_lifecycle_expires_current_objects_only_when_tagged_kind_record(transfor
     idempotency records (kind=record), never part of a conversation, may expire that way."""
     stack = Stack(transformed, **values)
     rules = stack.properties("SessionsBucket")["LifecycleConfiguration"]["Rules"]
-    expiring = [rule for rule in rules if EXPIRATION & set(rule)]
+    expiring = [rule for rule in rules if EXPIRATION & set(rule) and rule["Id"] != "ExpireUsageCounts"]
+    (usage,) = [rule for rule in rules if rule["Id"] == "ExpireUsageCounts"]  # token counts, no conversation
 
+    assert usage["Prefix"] == stack.parameters["SessionPrefix"] + "/.usage/" and usage["Status"] == "Enabled"
     assert len(expiring) == 1
     (records,) = expiring
     assert set(records) & EXPIRATION == {"ExpirationInDays"}
