@@ -2,12 +2,14 @@
 validated by Powertools from the declared models (schemas.py), errors turned into JSON in one
 place. The OpenAPI document is generated from these routes (`make openapi` → docs/openapi.json)."""
 
+import base64
 import re
 from functools import cache
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.utilities.data_classes.common import BaseProxyEvent
 
 from agent import CallerMemory, Conversations
 
@@ -20,6 +22,7 @@ from .turn_service import TurnService
 
 TITLE = "Stateful agent"
 VERSION = "1.0"
+NOT_TEXT = ApiError(400, "invalid_request", 'The body is not UTF-8 text; send JSON like {"message": "..."} in UTF-8.')
 
 
 def http_api(turns: TurnService, conversations: Conversations, memory: CallerMemory, deployed: bool,
@@ -34,12 +37,16 @@ def http_api(turns: TurnService, conversations: Conversations, memory: CallerMem
 
     @app.exception_handler(Exception)
     def failed(error: Exception) -> Response:
+        if isinstance(error, ValueError) and not readable_body(app.current_event):
+            return error_response(NOT_TEXT)  # Powertools decodes the body as it validates it
         return error_response(as_api_error(error))
 
     @app.not_found
     def no_route(_: NotFoundError) -> Response:
         path, method = app.current_event.path, app.current_event.http_method
         allowed = allowed_methods(app, path)
+        if method in allowed:  # the route's, with a parameter Powertools does not route (a control character...)
+            return error_response(ApiError(400, "invalid_request", parameter_hint(app, method, path)))
         if allowed:
             message = f"{method} is not allowed on {path}; use {', '.join(allowed)}."
             return error_response(ApiError(405, "method_not_allowed", message), {"Allow": ", ".join(allowed)})
@@ -68,6 +75,26 @@ def _routes(app: APIGatewayHttpResolver) -> frozenset[tuple[str, str]]:
     methods = ("get", "put", "post", "delete", "patch")
     return frozenset((method.upper(), path) for path, item in paths.items() for method in methods
                      if getattr(item, method, None) is not None)
+
+
+def parameter_hint(app: APIGatewayHttpResolver, method: str, path: str) -> str:
+    """What is wrong with the path's parameters, in the words of their rule."""
+    for route_method, template in routes(app):
+        match = re.fullmatch(re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", template), path)
+        if route_method == method and match:
+            return " ".join(hint(name, "") or f"{name} is not valid." for name in match.groupdict())
+    return "The path is not valid."
+
+
+def readable_body(event: BaseProxyEvent) -> bool:
+    """Whether the body is text: API Gateway sends one that is not UTF-8 as base64."""
+    if not event.is_base64_encoded or not event.body:
+        return True
+    try:
+        base64.b64decode(event.body).decode("utf-8")
+    except ValueError:  # binascii.Error, UnicodeDecodeError
+        return False
+    return True
 
 
 def allowed_methods(app: APIGatewayHttpResolver, path: str) -> list[str]:
