@@ -11,17 +11,20 @@ from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.utilities.data_classes.common import BaseProxyEvent
 
-from agent import CallerMemory, Conversations
+from agent import CallerMemory, Conversations, TurnTimedOut
 
 from .error_table import ApiError, as_api_error
 from .http_answers import error_response
 from .memory_routes import memory_routes
 from .schemas import hint
-from .session_routes import session_routes
+from .session_routes import session_routes, wants_async
 from .turn_service import TurnService
 
 TITLE = "Stateful agent"
 VERSION = "1.0"
+# A synchronous turn that ran out of time fails the same way when retried: say what works instead.
+LONG_TURNS = ("A synchronous request ends at API Gateway's 30 s: for a longer turn send the header "
+              "`Prefer: respond-async` (202, then GET its Location) or send it over the WebSocket API.")
 NOT_TEXT = ApiError(400, "invalid_request", 'The body is not UTF-8 text; send JSON like {"message": "..."} in UTF-8.')
 
 
@@ -39,6 +42,8 @@ def http_api(turns: TurnService, conversations: Conversations, memory: CallerMem
     def failed(error: Exception) -> Response:
         if isinstance(error, ValueError) and not readable_body(app.current_event):
             return error_response(NOT_TEXT)  # Powertools decodes the body as it validates it
+        if isinstance(error, TurnTimedOut) and is_synchronous_turn(app.current_event):
+            return error_response(ApiError(504, error.code, f"{error.message.removesuffix(' Retry.')} {LONG_TURNS}"))
         return error_response(as_api_error(error))
 
     @app.not_found
@@ -84,6 +89,11 @@ def parameter_hint(app: APIGatewayHttpResolver, method: str, path: str) -> str:
         if route_method == method and match:
             return " ".join(hint(name, "") or f"{name} is not valid." for name in match.groupdict())
     return "The path is not valid."
+
+
+def is_synchronous_turn(event: BaseProxyEvent) -> bool:
+    return event.http_method == "POST" and event.path.endswith("/messages") \
+        and not wants_async(event.headers.get("prefer"))
 
 
 def readable_body(event: BaseProxyEvent) -> bool:

@@ -30,7 +30,7 @@ def memory_routes(memory: CallerMemory, deployed: bool) -> Router:
                 responses={200: documented(FactsOut, "Oldest first"), **ERRORS})
     def get_memory():
         facts = memory.facts(caller(), deadline())
-        return json_response(200, FactsOut(facts=[FactOut(**vars(f)) for f in facts]))
+        return json_response(200, FactsOut(enabled=memory.enabled, facts=[FactOut(**vars(f)) for f in facts]))
 
     @router.delete("/memory", summary="Forget everything about me", responses={**NO_CONTENT, **ERRORS})
     def forget_everything():

@@ -7,7 +7,7 @@ message; a direct invocation; SQS; EventBridge), becomes a `TurnRequest` through
 wrong, before anything is queued or written.
 """
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -154,11 +154,32 @@ class ReplyOut(BaseModel):
     message_count: int = Field(description="Messages stored in the session after this turn")
 
 
+class ToolCallOut(BaseModel):
+    id: str | None
+    name: str | None
+    input: Any = Field(description="The arguments the model called the tool with (JSON)")
+
+
+class ToolResultOut(BaseModel):
+    id: str | None = Field(description="The id of the tool call it answers")
+    status: str | None = Field(description="success or error")
+    text: str = Field(description="What the tool returned, as text")
+
+
+def _absent(value: Any) -> bool:
+    return value is None
+
+
 class MessageOut(BaseModel):
     index: int
-    role: str
-    text: str
+    role: Literal["user", "assistant", "tool"] = Field(
+        description="tool: a tool's results (tool_results), answering the assistant's tool_calls before it")
+    text: str = Field(description="The message's text; empty for a tool call without words, or a tool result")
     created_at: str
+    tool_calls: list[ToolCallOut] | None = Field(None, exclude_if=_absent,
+                                                 description="The tools the assistant called (only when it did)")
+    tool_results: list[ToolResultOut] | None = Field(None, exclude_if=_absent,
+                                                     description="What the tools returned (role tool only)")
 
 
 class HistoryOut(BaseModel):
@@ -203,4 +224,6 @@ class FactOut(BaseModel):
 
 
 class FactsOut(BaseModel):
+    enabled: bool = Field(description="Whether the agent remembers facts (MEMORY=on); with it off it learns none, "
+                          "and facts kept before stay listed until forgotten")
     facts: list[FactOut]

@@ -65,7 +65,7 @@ def session_routes(turns: TurnService, conversations: Conversations, deployed: b
         cursor: Annotated[str | None, Query(max_length=1024, description="next_cursor of the previous page")] = None,
     ):
         page = conversations.history(caller(), session_id, deadline(), cursor=cursor, limit=limit)
-        messages = [MessageOut(**vars(m)) for m in page.messages]
+        messages = [MessageOut(**m.fields()) for m in page.messages]
         out = HistoryOut(session_id=page.session_id, messages=messages, next_cursor=page.next_cursor)
         return json_response(200, out)
 
