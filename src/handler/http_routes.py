@@ -3,6 +3,7 @@ validated by Powertools from the declared models (schemas.py), errors turned int
 place. The OpenAPI document is generated from these routes (`make openapi` → docs/openapi.json)."""
 
 import base64
+import json
 import re
 from functools import cache
 
@@ -16,6 +17,7 @@ from agent import CallerMemory, Conversations, TurnTimedOut
 from .error_table import ApiError, as_api_error
 from .http_answers import error_response
 from .memory_routes import memory_routes
+from .openapi_contract import contract
 from .schemas import hint
 from .session_routes import session_routes, wants_async
 from .turn_service import TurnService
@@ -114,9 +116,12 @@ def allowed_methods(app: APIGatewayHttpResolver, path: str) -> list[str]:
 
 
 def openapi_json(app: APIGatewayHttpResolver) -> str:
-    return app.get_openapi_json_schema(title=TITLE, version=VERSION, description=(
+    document = json.loads(app.get_openapi_json_schema(title=TITLE, version=VERSION, description=(
         "A Strands agent that remembers conversations. Every route needs a signed-in caller "
-        "(AWS_IAM or JWT), whose identity namespaces the sessions and the memory."))
+        "(AWS_IAM or JWT), whose identity namespaces the sessions and the memory. A method a path "
+        "does not have is 405 method_not_allowed, with an Allow header (components.responses). "
+        "Cursors are opaque: pass next_cursor back as it was.")))
+    return json.dumps(contract(document), indent=2, ensure_ascii=False)
 
 
 def _validation_error(error: RequestValidationError) -> ApiError:

@@ -14,6 +14,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    RootModel,
     StringConstraints,
     ValidationError,
     ValidationInfo,
@@ -206,6 +207,16 @@ class ErrorDetail(BaseModel):
 
 class ErrorOut(BaseModel):
     error: ErrorDetail
+
+
+class GatewayRefusalOut(BaseModel):
+    """What API Gateway itself answers when it refuses a request before the function."""
+
+    message: str
+
+
+class RefusedOut(RootModel[ErrorOut | GatewayRefusalOut]):
+    """A refusal by API Gateway (``{"message"}``) or by the function (``{"error"}``)."""
 
 
 class TurnStatusOut(BaseModel):
