@@ -22,10 +22,19 @@ MAX_PAGE_BYTES = 5_000_000
 
 @dataclass(frozen=True)
 class HistoryMessage:
+    """A stored message as the client sees it. A tool round is two messages: the assistant's
+    ``tool_calls`` (the text it said with them, if any), then role ``tool`` with ``tool_results``."""
+
     index: int
     role: str
     text: str
     created_at: str
+    tool_calls: list[dict[str, Any]] | None = None  # {"id", "name", "input"}
+    tool_results: list[dict[str, Any]] | None = None  # {"id", "status", "text"}
+
+    def fields(self) -> dict[str, Any]:
+        """As JSON shows it: the tool fields only on the messages of a tool round."""
+        return {k: v for k, v in asdict(self).items() if v is not None}
 
 
 @dataclass(frozen=True)
@@ -38,12 +47,29 @@ class HistoryPage:
 def message_of(stored: Any) -> HistoryMessage:
     """A stored Strands SessionMessage as the client sees it (redactions honoured)."""
     message = stored.to_message()
-    return HistoryMessage(index=stored.message_id, role=message["role"], text=text_of(message),
-                          created_at=stored.created_at)
+    calls = [{"id": use.get("toolUseId"), "name": use.get("name"), "input": use.get("input")}
+             for use in _blocks(message, "toolUse")]
+    results = [{"id": result.get("toolUseId"), "status": result.get("status"), "text": _result_text(result)}
+               for result in _blocks(message, "toolResult")]
+    # Strands stores a tool's result as a "user" message; the client sees it as the tool's.
+    return HistoryMessage(index=stored.message_id, role="tool" if results else message["role"],
+                          text=text_of(message), created_at=stored.created_at,
+                          tool_calls=calls or None, tool_results=results or None)
 
 
 def text_of(message: Any) -> str:
     return "".join(block["text"] for block in message["content"] if "text" in block)
+
+
+def _blocks(message: Any, kind: str) -> list[dict[str, Any]]:
+    return [block[kind] for block in message["content"] if isinstance(block.get(kind), dict)]
+
+
+def _result_text(result: dict[str, Any]) -> str:
+    """A tool result's content as text: its text blocks, and its JSON blocks as JSON."""
+    parts = [part["text"] if "text" in part else json.dumps(part["json"], ensure_ascii=False)
+             for part in result.get("content", []) if isinstance(part, dict) and ("text" in part or "json" in part)]
+    return "\n".join(parts)
 
 
 def within_bytes(messages: Iterable[HistoryMessage], max_bytes: int) -> list[HistoryMessage]:
@@ -53,7 +79,7 @@ def within_bytes(messages: Iterable[HistoryMessage], max_bytes: int) -> list[His
     for message in messages:
         # As Lambda returns it: the page's JSON, as a string inside the response's JSON, both
         # ensure_ascii. An emoji costs 14 bytes, not 4; a '"' costs 4, not 1.
-        size += len(json.dumps(json.dumps(asdict(message)))) - 1
+        size += len(json.dumps(json.dumps(message.fields()))) - 1
         if kept and size > max_bytes:
             break
         kept.append(message)

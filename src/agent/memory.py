@@ -43,8 +43,9 @@ class CallerMemory:
     """A caller's remembered facts, as the caller sees and manages them (the model changes them
     through ``MemoryTools`` during a turn)."""
 
-    def __init__(self, store: SessionStore) -> None:
+    def __init__(self, store: SessionStore, enabled: bool = True) -> None:
         self.store = store
+        self.enabled = enabled  # MEMORY=on: the agent remembers; off, the facts kept before stay readable
 
     def facts(self, caller: str, deadline: Deadline) -> list[Fact]:
         return facts_in(self.store.caller_document(caller, MEMORY_DOCUMENT, deadline))

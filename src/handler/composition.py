@@ -64,7 +64,7 @@ def build(env: Mapping[str, str] = os.environ, clients: AwsClients | None = None
     conversations = Conversations(settings, store, models, tools, name_endpoint_in_errors=not deployed)
     turns = TurnService(conversations, TurnQueue(clients, settings.turn_queue_url), observe,
                         settings.idempotency_ttl_seconds, CallerUsage(store.objects, settings.caller_daily_tokens))
-    memory = CallerMemory(store)
+    memory = CallerMemory(store, enabled=settings.memory)
     limit, callback_url = settings.max_message_chars, settings.websocket_callback_url
     return Services(
         settings=settings, clients=clients, models=models, store=store, conversations=conversations, observe=observe,

@@ -2,26 +2,34 @@
 validated by Powertools from the declared models (schemas.py), errors turned into JSON in one
 place. The OpenAPI document is generated from these routes (`make openapi` → docs/openapi.json)."""
 
+import base64
+import json
 import re
 from functools import cache
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.utilities.data_classes.common import BaseProxyEvent
 
-from agent import CallerMemory, Conversations
+from agent import CallerMemory, Conversations, TurnTimedOut
 
 from .cancel_routes import cancel_routes
 from .error_table import ApiError, as_api_error
 from .http_answers import error_response
 from .memory_routes import memory_routes
+from .openapi_contract import contract
 from .schemas import hint
-from .session_routes import session_routes
+from .session_routes import session_routes, wants_async
 from .turn_service import TurnService
 from .usage_routes import usage_routes
 
 TITLE = "Stateful agent"
 VERSION = "1.0"
+# A synchronous turn that ran out of time fails the same way when retried: say what works instead.
+LONG_TURNS = ("A synchronous request ends at API Gateway's 30 s: for a longer turn send the header "
+              "`Prefer: respond-async` (202, then GET its Location) or send it over the WebSocket API.")
+NOT_TEXT = ApiError(400, "invalid_request", 'The body is not UTF-8 text; send JSON like {"message": "..."} in UTF-8.')
 
 
 def http_api(turns: TurnService, conversations: Conversations, memory: CallerMemory, deployed: bool,
@@ -38,12 +46,18 @@ def http_api(turns: TurnService, conversations: Conversations, memory: CallerMem
 
     @app.exception_handler(Exception)
     def failed(error: Exception) -> Response:
+        if isinstance(error, ValueError) and not readable_body(app.current_event):
+            return error_response(NOT_TEXT)  # Powertools decodes the body as it validates it
+        if isinstance(error, TurnTimedOut) and is_synchronous_turn(app.current_event):
+            return error_response(ApiError(504, error.code, f"{error.message.removesuffix(' Retry.')} {LONG_TURNS}"))
         return error_response(as_api_error(error))
 
     @app.not_found
     def no_route(_: NotFoundError) -> Response:
         path, method = app.current_event.path, app.current_event.http_method
         allowed = allowed_methods(app, path)
+        if method in allowed:  # the route's, with a parameter Powertools does not route (a control character...)
+            return error_response(ApiError(400, "invalid_request", parameter_hint(app, method, path)))
         if allowed:
             message = f"{method} is not allowed on {path}; use {', '.join(allowed)}."
             return error_response(ApiError(405, "method_not_allowed", message), {"Allow": ", ".join(allowed)})
@@ -74,6 +88,31 @@ def _routes(app: APIGatewayHttpResolver) -> frozenset[tuple[str, str]]:
                      if getattr(item, method, None) is not None)
 
 
+def parameter_hint(app: APIGatewayHttpResolver, method: str, path: str) -> str:
+    """What is wrong with the path's parameters, in the words of their rule."""
+    for route_method, template in routes(app):
+        match = re.fullmatch(re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", template), path)
+        if route_method == method and match:
+            return " ".join(hint(name, "") or f"{name} is not valid." for name in match.groupdict())
+    return "The path is not valid."
+
+
+def is_synchronous_turn(event: BaseProxyEvent) -> bool:
+    return event.http_method == "POST" and event.path.endswith("/messages") \
+        and not wants_async(event.headers.get("prefer"))
+
+
+def readable_body(event: BaseProxyEvent) -> bool:
+    """Whether the body is text: API Gateway sends one that is not UTF-8 as base64."""
+    if not event.is_base64_encoded or not event.body:
+        return True
+    try:
+        base64.b64decode(event.body).decode("utf-8")
+    except ValueError:  # binascii.Error, UnicodeDecodeError
+        return False
+    return True
+
+
 def allowed_methods(app: APIGatewayHttpResolver, path: str) -> list[str]:
     """The methods of the route whose template matches ``path`` (the 405's Allow list)."""
     return sorted(method for method, template in routes(app)
@@ -81,9 +120,12 @@ def allowed_methods(app: APIGatewayHttpResolver, path: str) -> list[str]:
 
 
 def openapi_json(app: APIGatewayHttpResolver) -> str:
-    return app.get_openapi_json_schema(title=TITLE, version=VERSION, description=(
+    document = json.loads(app.get_openapi_json_schema(title=TITLE, version=VERSION, description=(
         "A Strands agent that remembers conversations. Every route needs a signed-in caller "
-        "(AWS_IAM or JWT), whose identity namespaces the sessions and the memory."))
+        "(AWS_IAM or JWT), whose identity namespaces the sessions and the memory. A method a path "
+        "does not have is 405 method_not_allowed, with an Allow header (components.responses). "
+        "Cursors are opaque: pass next_cursor back as it was.")))
+    return json.dumps(contract(document), indent=2, ensure_ascii=False)
 
 
 def _validation_error(error: RequestValidationError) -> ApiError:

@@ -13,7 +13,7 @@ from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 from agent import CallerMemory, Deadline
 
 from .callers import http_caller
-from .http_answers import ERRORS, NO_CONTENT, documented, json_response, no_content
+from .http_answers import NO_CONTENT, documented, errors, json_response, no_content
 from .schemas import FACT_ID_PATTERN, FactOut, FactsOut
 
 
@@ -27,17 +27,18 @@ def memory_routes(memory: CallerMemory, deployed: bool) -> Router:
         return router.context["deadline"]
 
     @router.get("/memory", summary="The facts your agent remembers across your sessions (MEMORY=on)",
-                responses={200: documented(FactsOut, "Oldest first"), **ERRORS})
+                responses={200: documented(FactsOut, "Oldest first"), **errors(503)})
     def get_memory():
         facts = memory.facts(caller(), deadline())
-        return json_response(200, FactsOut(facts=[FactOut(**vars(f)) for f in facts]))
+        return json_response(200, FactsOut(enabled=memory.enabled, facts=[FactOut(**vars(f)) for f in facts]))
 
-    @router.delete("/memory", summary="Forget everything about me", responses={**NO_CONTENT, **ERRORS})
+    @router.delete("/memory", summary="Forget everything about me", responses={**NO_CONTENT, **errors(409, 503)})
     def forget_everything():
         memory.forget_everything(caller(), deadline())
         return no_content()
 
-    @router.delete("/memory/<fact_id>", summary="Forget one fact", responses={**NO_CONTENT, **ERRORS})
+    @router.delete("/memory/<fact_id>", summary="Forget one fact",
+                   responses={**NO_CONTENT, **errors(404, 409, 503)})
     def forget_fact(fact_id: Annotated[str, Path(pattern=FACT_ID_PATTERN)]):
         memory.forget(caller(), fact_id, deadline())
         return no_content()

@@ -14,6 +14,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    RootModel,
     StrictBool,
     StringConstraints,
     ValidationError,
@@ -214,11 +215,32 @@ class ReplyOut(BaseModel):
         return body
 
 
+class ToolCallOut(BaseModel):
+    id: str | None
+    name: str | None
+    input: Any = Field(description="The arguments the model called the tool with (JSON)")
+
+
+class ToolResultOut(BaseModel):
+    id: str | None = Field(description="The id of the tool call it answers")
+    status: str | None = Field(description="success or error")
+    text: str = Field(description="What the tool returned, as text")
+
+
+def _absent(value: Any) -> bool:
+    return value is None
+
+
 class MessageOut(BaseModel):
     index: int
-    role: str
-    text: str
+    role: Literal["user", "assistant", "tool"] = Field(
+        description="tool: a tool's results (tool_results), answering the assistant's tool_calls before it")
+    text: str = Field(description="The message's text; empty for a tool call without words, or a tool result")
     created_at: str
+    tool_calls: list[ToolCallOut] | None = Field(None, exclude_if=_absent,
+                                                 description="The tools the assistant called (only when it did)")
+    tool_results: list[ToolResultOut] | None = Field(None, exclude_if=_absent,
+                                                     description="What the tools returned (role tool only)")
 
 
 class HistoryOut(BaseModel):
@@ -247,6 +269,16 @@ class ErrorOut(BaseModel):
     error: ErrorDetail
 
 
+class GatewayRefusalOut(BaseModel):
+    """What API Gateway itself answers when it refuses a request before the function."""
+
+    message: str
+
+
+class RefusedOut(RootModel[ErrorOut | GatewayRefusalOut]):
+    """A refusal by API Gateway (``{"message"}``) or by the function (``{"error"}``)."""
+
+
 class TurnStatusOut(BaseModel):
     session_id: str
     turn_id: str
@@ -263,6 +295,8 @@ class FactOut(BaseModel):
 
 
 class FactsOut(BaseModel):
+    enabled: bool = Field(description="Whether the agent remembers facts (MEMORY=on); with it off it learns none, "
+                          "and facts kept before stay listed until forgotten")
     facts: list[FactOut]
 
 

@@ -14,7 +14,7 @@ from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 from agent import Conversations, Deadline
 
 from .callers import http_caller
-from .http_answers import ERRORS, NO_CONTENT, SessionIdPath, documented, json_response, no_content
+from .http_answers import NO_CONTENT, SessionIdPath, documented, errors, json_response, no_content
 from .schemas import (
     IDEMPOTENCY_KEY_PATTERN,
     TURN_ID_PATTERN,
@@ -45,7 +45,8 @@ def session_routes(turns: TurnService, conversations: Conversations, deployed: b
 
     @router.post("/sessions/<session_id>/messages", summary="Send a message; get the agent's reply",
                  responses={200: documented(ReplyOut, "The reply, stored with the message"),
-                            202: documented(AcceptedTurnOut, "Queued (Prefer: respond-async)"), **ERRORS})
+                            202: documented(AcceptedTurnOut, "Queued (Prefer: respond-async)"),
+                            **errors(409, 413, 422, 429, 502, 503, 504)})
     def post_message(session_id: SessionIdPath, body: MessageIn, idempotency_key: IdempotencyKeyHeader = None,
                      prefer: PreferHeader = None):
         request = turn_request({"caller": caller(), "session_id": session_id, "idempotency_key": idempotency_key,
@@ -58,26 +59,28 @@ def session_routes(turns: TurnService, conversations: Conversations, deployed: b
         return json_response(202, out, {"Location": location, "Preference-Applied": "respond-async"})
 
     @router.get("/sessions/<session_id>/messages", summary="A page of the session's history, oldest first",
-                responses={200: documented(HistoryOut, "Messages, and the cursor of the next page"), **ERRORS})
+                responses={200: documented(HistoryOut, "Messages, and the cursor of the next page"),
+                           **errors(404, 503)})
     def get_messages(
         session_id: SessionIdPath,
         limit: PageLimit = 100,
-        cursor: Annotated[str | None, Query(max_length=1024, description="next_cursor of the previous page")] = None,
+        cursor: Annotated[str | None, Query(max_length=1024, description=(
+            "Opaque: the next_cursor of the previous page, as it was (another value is 400 invalid_request)"))] = None,
     ):
         page = conversations.history(caller(), session_id, deadline(), cursor=cursor, limit=limit)
-        messages = [MessageOut(**vars(m)) for m in page.messages]
+        messages = [MessageOut(**m.fields()) for m in page.messages]
         out = HistoryOut(session_id=page.session_id, messages=messages, next_cursor=page.next_cursor)
         return json_response(200, out)
 
     @router.delete("/sessions/<session_id>", summary="Delete the session (its next turn starts fresh)",
-                   responses={**NO_CONTENT, **ERRORS})
+                   responses={**NO_CONTENT, **errors(404, 409, 503)})
     def delete_session(session_id: SessionIdPath):
         conversations.delete(caller(), session_id, deadline())
         return no_content()
 
     @router.get("/sessions/<session_id>/turns/<turn_id>", summary="A queued turn's status, and its reply when done",
                 responses={200: documented(TurnStatusOut, "queued, running, done (with reply) or failed (with error)"),
-                           **ERRORS})
+                           **errors(404, 503)})
     def get_turn(session_id: SessionIdPath, turn_id: Annotated[str, Path(pattern=TURN_ID_PATTERN)]):
         status = TurnStatusOut(**turns.status(caller(), session_id, turn_id, deadline()))
         return json_response(200, status, omit_empty=True)  # "reply" when done, "error" when failed

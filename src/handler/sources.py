@@ -59,7 +59,7 @@ class Sources:
         if action == "get_history":
             ask = validated(DirectHistory, event)
             page = conversations.history(ask.caller, ask.session_id, deadline, cursor=ask.cursor, limit=ask.limit)
-            return {"session_id": page.session_id, "messages": [vars(m) for m in page.messages],
+            return {"session_id": page.session_id, "messages": [m.fields() for m in page.messages],
                     "next_cursor": page.next_cursor}
         if action == "delete_session":
             ask = validated(DirectDelete, event)
@@ -88,7 +88,7 @@ class Sources:
             if ask.fact_id is None:
                 raise InvalidRequest(FIELD_HINTS["fact_id"])
             memory.forget(ask.caller, ask.fact_id, deadline)
-        return {"facts": [vars(f) for f in memory.facts(ask.caller, deadline)]}
+        return {"enabled": memory.enabled, "facts": [vars(f) for f in memory.facts(ask.caller, deadline)]}
 
     def expire_idle_sessions(self, deadline: Deadline) -> dict[str, Any]:
         deleted = self.conversations.expire_idle_sessions(deadline)

@@ -8,16 +8,17 @@ which streams the reply back over the connection.
 """
 
 import json
+import logging
 from typing import Any
 
 from aws_lambda_powertools.utilities.data_classes import APIGatewayWebSocketEvent
 
-from agent import Deadline
+from agent import AgentError, Deadline
 from agent.aws_clients import AwsClients
 from agent.store import SessionStore
 
 from .callers import websocket_caller
-from .error_table import ApiError, as_api_error
+from .error_table import ApiError, as_api_error, json_text
 from .frames import Frames, callback_url
 from .schemas import ConnectionRef
 from .turn_requests import turn_request
@@ -25,6 +26,7 @@ from .turn_service import TurnRequest, TurnService, turn_id_for
 from .websocket_cancel import ACTION as CANCEL_ACTION
 from .websocket_cancel import cancel_turn
 
+logger = logging.getLogger(__name__)
 OK = {"statusCode": 200}
 UNKNOWN_ACTION = ('Unknown action; send {"action": "sendMessage", "session_id": "...", "message": "..."}.')
 NOT_JSON = 'A message must be JSON like {"action": "sendMessage", ...}.'
@@ -45,10 +47,16 @@ class WebSocketRoutes:
                 caller = websocket_caller(event, self.deployed)
             except ApiError as error:
                 return {"statusCode": error.status}  # API Gateway refuses the connection
-            self.connections.bind_connection(connection_id, caller, deadline)
+            try:
+                self.connections.bind_connection(connection_id, caller, deadline)
+            except AgentError as error:  # the store failed: the client sees the status, the logs the cause
+                return refused(as_api_error(error))
             return OK
         if route == "$disconnect":
-            self.connections.unbind_connection(connection_id, deadline)
+            try:
+                self.connections.unbind_connection(connection_id, deadline)
+            except AgentError:  # the connection is gone either way; its binding is never used again
+                logger.warning("a closed connection's binding could not be removed", exc_info=True)
             return OK
         if route == CANCEL_ACTION:
             self.cancel(event, deadline)
@@ -74,11 +82,11 @@ class WebSocketRoutes:
         except (ValueError, RecursionError):
             body = None
         named = body.get("session_id") if isinstance(body, dict) else None
-        session_id = named if isinstance(named, str) else None
+        session_id = named if isinstance(named, str) and is_text(named) else None  # a frame must be UTF-8
         try:
             request = self._request(body, connection.id, known, deadline)
         except Exception as error:
-            # The error names the session the message named, if any: frames.py takes None for none.
+            # The error names the session the message named, if any (None for none).
             frames = Frames(self.clients, connection, session_id, None, deadline)
             frames.error(as_api_error(error).body())
             return
@@ -125,3 +133,18 @@ def is_websocket(event: Any) -> bool:
     context = event.get("requestContext") if isinstance(event, dict) else None
     return isinstance(context, dict) and isinstance(context.get("connectionId"), str) \
         and isinstance(context.get("routeKey"), str) and "http" not in context
+
+
+def refused(error: ApiError) -> dict[str, Any]:
+    """A $connect refused for a failure of ours: its status and JSON (API Gateway shows the status)."""
+    return {"statusCode": error.status, "headers": {"Content-Type": "application/json"},
+            "body": json_text(error.body())}
+
+
+def is_text(value: str) -> bool:
+    """Whether ``value`` can go out in a frame: UTF-8 has no lone surrogate ("\\ud800" in JSON)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

@@ -72,7 +72,7 @@ def test_message_at_the_limit_is_accepted(api):
 
 @pytest.mark.parametrize("header", ["", "has space", "x" * 129, "ünïcode"])
 def test_a_malformed_idempotency_key_is_refused(api, header, session_dir):
-    status, _, body = api.post(SESSION, "hello", headers={"Idempotency-Key": header} if header else {"Idempotency-Key": " "})
+    status, _, body = api.post(SESSION, "hello", headers={"Idempotency-Key": header or " "})
     assert_error(status, body, 400, "invalid_request")
     assert stored_files(session_dir) == []
 
@@ -106,8 +106,8 @@ def test_unknown_route_is_404_and_wrong_method_is_405_with_the_routes_allow_list
 
 
 def test_unknown_session_is_404(api):
-    assert_error(*api.history("never_seen")[::2], 404, "session_not_found")
-    assert_error(*api.delete("never_seen")[::2], 404, "session_not_found")
+    for status, _, body in (api.history("never_seen"), api.delete("never_seen")):
+        assert_error(status, body, 404, "session_not_found")
 
 
 @pytest.mark.parametrize("authorizer", [

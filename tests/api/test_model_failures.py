@@ -76,7 +76,7 @@ def test_a_tool_round_streams_and_replies_both_texts(api, model_server):
     model_server.queue(Reply.call_tool("current_time", {}))
     status, _, reply = api.post(SESSION, "What time is it?")
     assert status == 200 and reply["reply"].startswith("The tool returned: ")
-    assert [m["role"] for m in api.history(SESSION)[2]["messages"]] == ["user", "assistant", "user", "assistant"]
+    assert [m["role"] for m in api.history(SESSION)[2]["messages"]] == ["user", "assistant", "tool", "assistant"]
 
 
 def test_no_model_configured_is_503_naming_the_variables(session_dir):

@@ -37,3 +37,19 @@ def test_every_route_documents_its_success_and_error_bodies():
             assert {"400", "503"} <= statuses, (method, path)
             error = operation["responses"]["400"]["content"]["application/json"]["schema"]
             assert error == {"$ref": "#/components/schemas/ErrorOut"}
+
+
+def test_the_document_declares_204_without_a_body_security_and_only_statuses_that_occur():
+    document = json.loads((ROOT / "docs" / "openapi.json").read_text())
+    assert set(document["components"]["securitySchemes"]) == {"iam", "jwt"}
+    assert document["components"]["securitySchemes"]["jwt"]["scheme"] == "bearer"
+    assert "Allow" in document["components"]["responses"]["MethodNotAllowed"]["headers"]
+    paths = document["paths"]
+    for item in paths.values():
+        for operation in item.values():
+            assert "content" not in operation["responses"].get("204", {})
+            assert {"401", "403"} <= set(operation["responses"])
+    assert set(paths["/memory"]["delete"]["responses"]) == {"204", "400", "401", "403", "409", "503"}
+    assert "413" in paths["/sessions/{session_id}/messages"]["post"]["responses"]
+    cursor = next(p for p in paths["/sessions/{session_id}/messages"]["get"]["parameters"] if p["name"] == "cursor")
+    assert cursor["schema"]["type"] == "string" and "Opaque" in cursor["description"]

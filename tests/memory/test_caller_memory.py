@@ -42,7 +42,7 @@ def test_the_memory_api_lists_forgets_one_fact_and_forgets_everything(env, model
     assert status == 200
     assert [f["text"] for f in memory["facts"]] == ["Hey, my name is Arindam.", "I like green tea."]
     assert all(set(f) == {"id", "text", "created_at", "session_id"} and f["session_id"] == "a" for f in memory["facts"])
-    assert api.request("GET", "/memory", caller=BOB)[2] == {"facts": []}
+    assert api.request("GET", "/memory", caller=BOB)[2] == {"enabled": True, "facts": []}
 
     tea = memory["facts"][1]["id"]
     assert api.request("DELETE", f"/memory/{tea}", caller=BOB)[0] == 404  # not Bob's to forget
@@ -51,7 +51,7 @@ def test_the_memory_api_lists_forgets_one_fact_and_forgets_everything(env, model
     assert api.request("DELETE", f"/memory/{tea}", caller=ALICE)[2]["error"]["code"] == "fact_not_found"
 
     assert api.request("DELETE", "/memory", caller=ALICE)[0] == 204
-    assert api.request("GET", "/memory", caller=ALICE)[2] == {"facts": []}
+    assert api.request("GET", "/memory", caller=ALICE)[2] == {"enabled": True, "facts": []}
     assert "Arindam" not in api.post("b", "Do you remember my name?", caller=ALICE)[2]["reply"]
 
 
@@ -62,7 +62,7 @@ def test_the_forget_tool_removes_a_fact(env, model_server):
     forgot = [r for r in model_server.requests if any(
         call["function"]["name"] == "forget" for m in r["messages"] for call in m.get("tool_calls") or [])]
     assert forgot, "the model called forget"
-    assert api.request("GET", "/memory", caller=ALICE)[2] == {"facts": []}
+    assert api.request("GET", "/memory", caller=ALICE)[2] == {"enabled": True, "facts": []}
     assert "Arindam" not in api.post("b", "Do you remember my name?", caller=ALICE)[2]["reply"]
 
 
@@ -88,14 +88,14 @@ def test_a_fact_too_long_for_every_prompt_is_refused_and_the_model_is_told_why(e
     assert api.post("a", "Remember all of this.", caller=ALICE)[0] == 200
     tool_result = [m for m in model_server.requests[-1]["messages"] if m["role"] == "tool"][-1]
     assert "at most 500 characters" in str(tool_result["content"])
-    assert api.request("GET", "/memory", caller=ALICE)[2] == {"facts": []}
+    assert api.request("GET", "/memory", caller=ALICE)[2] == {"enabled": True, "facts": []}
 
 
 def test_a_failed_turn_remembers_nothing(env, model_server):
     api = memory_api(env)
     model_server.queue(Reply.call_tool("remember", {"fact": "My name is Arindam."}), Reply.error(500))
     assert api.post("a", "Hey, my name is Arindam.", caller=ALICE)[0] == 502
-    assert api.request("GET", "/memory", caller=ALICE)[2] == {"facts": []}
+    assert api.request("GET", "/memory", caller=ALICE)[2] == {"enabled": True, "facts": []}
 
 
 def test_concurrent_sessions_of_one_caller_both_keep_their_facts(env, model_server, s3):
@@ -103,8 +103,9 @@ def test_concurrent_sessions_of_one_caller_both_keep_their_facts(env, model_serv
     model_server.delay = 0.3  # the two turns overlap, and commit one after the other
     # Two containers at once, as direct invocations: Powertools' HTTP resolver keeps the current
     # event per process (Lambda runs one request per process), so threads here must not share it.
+    turns = [("a", "I like green tea."), ("b", "I live in Pune.")]
     threads = [threading.Thread(target=lambda s=s, f=f: Api(settings).invoke(
-        {"session_id": s, "message": f, "caller": ALICE})) for s, f in [("a", "I like green tea."), ("b", "I live in Pune.")]]
+        {"session_id": s, "message": f, "caller": ALICE})) for s, f in turns]
     for thread in threads:
         thread.start()
     for thread in threads:

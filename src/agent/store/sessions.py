@@ -88,7 +88,7 @@ class SessionStore:
         objects = self.objects.within(deadline)
         required = _REQUIRED_RECORD.get()
         required_key = required[1] if required and required[0] == keys.folder else None
-        with self.leased(keys, objects) as lease:
+        with self.leased(keys, objects, deadline) as lease:
             with store_errors("opening a session"):
                 repository, document, record = self._open(objects, keys, document_key, required_key)
                 if required_key and record is None:
@@ -126,7 +126,7 @@ class SessionStore:
         """Delete every object in the session's folder under its lease (SessionBusy while a turn runs)."""
         keys = SessionKeys.of(caller, session_id)
         objects = self.objects.within(deadline)
-        with self.leased(keys, objects), store_errors("deleting a session"):
+        with self.leased(keys, objects, deadline), store_errors("deleting a session"):
             found = [o.key for o in objects.list(keys.folder)]
             objects.delete(found)
         if not found:
@@ -211,10 +211,10 @@ class SessionStore:
             _REQUIRED_RECORD.reset(token)
 
     @contextmanager
-    def leased(self, keys: SessionKeys, objects: ObjectStore) -> Iterator[Lease]:
+    def leased(self, keys: SessionKeys, objects: ObjectStore, deadline: Deadline | None = None) -> Iterator[Lease]:
         """Hold the session's lease for the block; released on every path, even past the deadline."""
         with store_errors("taking a session lease"):
-            lease = self.leases.take(objects, keys.lease)
+            lease = self.leases.take(objects, keys.lease, deadline)
         try:
             yield lease
         finally:
