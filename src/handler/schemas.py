@@ -120,6 +120,18 @@ def _message_or_answers(data: Any) -> Any:
     return data
 
 
+def _one_of_not_null(schema: dict[str, Any], *fields: str) -> None:
+    """The JSON Schema of a body that takes exactly one of ``fields``, none of them null (pydantic
+    writes an optional field as "anyOf [..., null]")."""
+    for name in fields:
+        declared = schema["properties"][name]
+        kinds = [kind for kind in declared.pop("anyOf", []) if kind.get("type") != "null"]
+        if len(kinds) == 1:
+            declared.update(kinds[0])
+        declared.pop("default", None)
+    schema["oneOf"] = [{"required": [name]} for name in fields]
+
+
 class TurnIn(BaseModel):
     """A turn's fields, from every source: the one model they are all validated with
     (turn_requests.turn_request)."""
@@ -135,9 +147,12 @@ class TurnIn(BaseModel):
 
 # ---- requests --------------------------------------------------------------------------------
 class MessageIn(BaseModel):
-    """POST /sessions/{session_id}/messages."""
+    """POST /sessions/{session_id}/messages: a message, or the answers to pending tool calls."""
 
-    # Checked, as every source's message, by TurnIn (turn_requests.py).
+    # Checked, as every source's message, by TurnIn (turn_requests.py); the document says that
+    # exactly one of the two is sent, and not as null.
+    model_config = ConfigDict(
+        json_schema_extra=lambda schema: _one_of_not_null(schema, "message", "interrupt_responses"))
 
     message: MessageText | None = None
     interrupt_responses: InterruptResponses | None = Field(

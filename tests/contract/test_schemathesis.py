@@ -10,7 +10,9 @@ Every check runs, with two exceptions, each for its reason:
 - ``positive_data_acceptance`` not on a request with a ``cursor``: a cursor is opaque, valid only as
   the server made it for that caller and session, so a made-up one is 400 by design (no schema can
   say which strings the server made); nor with an ``Idempotency-Key``: a key the fuzzer used before
-  with another message is 422 idempotency_key_reused by design, whatever the request looks like."""
+  with another message is 422 idempotency_key_reused by design, whatever the request looks like;
+  nor with ``interrupt_responses``: an interrupt id, like a cursor, is valid only as the server
+  made it for a call that waits (an unknown one is 400 by design)."""
 
 import pytest
 import schemathesis
@@ -31,6 +33,7 @@ schema = schemathesis.openapi.from_path(ROOT / "docs" / "openapi.json")
 @schema.parametrize()
 @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
 def test_every_answer_is_what_the_document_declares(case, running):
-    stateful = "cursor" in (case.query or {}) or "idempotency-key" in {h.lower() for h in case.headers or {}}
+    stateful = ("cursor" in (case.query or {}) or "idempotency-key" in {h.lower() for h in case.headers or {}}
+                or "interrupt_responses" in (case.body if isinstance(case.body, dict) else {}))
     checks = [check for check in CHECKED if not (stateful and check is positive_data_acceptance)]
     case.call_and_validate(base_url=running.twin.url, checks=checks, timeout=30)
