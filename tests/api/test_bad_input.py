@@ -1,6 +1,7 @@
 """Bad input gets a clear 4xx JSON error and changes nothing: nothing stored, no model call."""
 
 import json
+from typing import Any
 
 import pytest
 
@@ -33,6 +34,11 @@ BAD_POSTS = [
     ("session id starting with -", "-abc", '{"message": "hi"}', 400, "invalid_request"),
     ("session id too long", "a" * 129, '{"message": "hi"}', 400, "invalid_request"),
 ]
+
+
+def answer_of(answer: tuple[int, Any, dict]) -> tuple[int, dict]:
+    """(status, body) of an Api call's (status, headers, body)."""
+    return answer[0], answer[2]
 
 
 def assert_error(status: int, body: dict, expected_status: int, code: str) -> None:

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from tests.api.test_bad_input import assert_error
+from tests.api.test_bad_input import answer_of, assert_error
 from tests.conftest import Api, LambdaContext, http_api_event
 
 SESSION = "long_session"
@@ -73,12 +73,12 @@ def test_a_cursor_from_another_session_or_caller_or_a_forged_one_is_400(api):
         api.post("other", f"message {n}")
     cursor = api.history(SESSION, "limit=2")[2]["next_cursor"]
 
-    assert_error(*api.history("other", f"cursor={cursor}")[::2], 400, "invalid_request")
+    assert_error(*answer_of(api.history("other", f"cursor={cursor}")), 400, "invalid_request")
     bob = "arn:aws:iam::123456789012:user/bob"
     api.post(SESSION, "bob's own", caller=bob)
-    assert_error(*api.history(SESSION, f"cursor={cursor}", caller=bob)[::2], 400, "invalid_request")
+    assert_error(*answer_of(api.history(SESSION, f"cursor={cursor}", caller=bob)), 400, "invalid_request")
     for forged in ["not-a-cursor", "eyJpIjogLTF9", "e30"]:
-        assert_error(*api.history(SESSION, f"cursor={forged}")[::2], 400, "invalid_request")
+        assert_error(*answer_of(api.history(SESSION, f"cursor={forged}")), 400, "invalid_request")
     assert api.history(SESSION, f"cursor={cursor}")[0] == 200
 
 
