@@ -10,16 +10,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from strands import Agent, ModelRetryStrategy
-from strands.types.exceptions import MaxTokensReachedException
+from strands.types.exceptions import MaxTokensReachedException, StructuredOutputException
 
 from .container_loop import ContainerLoop
 from .deadline import Deadline
-from .errors import InvalidRequest, ModelError, TurnTimedOut
+from .errors import InvalidRequest, ModelError, OutputInvalid, TurnTimedOut
 from .history_policy import conversation_manager
+from .mcp_servers import McpServers
 from .memory import MEMORY_DOCUMENT, MemoryTools, facts_in, prompt_section
 from .model import ModelProvider, TurnModel, as_model_failure, is_rejected_key
 from .settings import Settings
 from .store import SessionStore
+from .structured_output import RequestedOutput, requested_output
 
 # Model calls one turn may make (each tool round is one more). Bounds a turn's time and cost; a
 # turn that reaches it ends with stop_reason "limit_turns" and is stored if it has said something.
@@ -37,6 +39,8 @@ class ChatRequest:
     caller: str
     session_id: str
     message: str
+    # A JSON Schema (type object): the turn must end with an object that satisfies it.
+    output_schema: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -50,6 +54,7 @@ class Reply:
     output_tokens: int
     message_count: int
     model_seconds: float
+    output: dict[str, Any] | None = None  # the object the output_schema asked for
 
 
 def check_message(message: Any, max_chars: int) -> str:
@@ -69,7 +74,7 @@ class Turns:
     """Runs turns against the store, one at a time, on the container's event loop."""
 
     def __init__(self, settings: Settings, store: SessionStore, models: ModelProvider, tools: Sequence[Any],
-                 name_endpoint_in_errors: bool) -> None:
+                 name_endpoint_in_errors: bool, mcp_servers: McpServers | None = None) -> None:
         self.settings = settings
         self.store = store
         self.models = models
@@ -78,31 +83,36 @@ class Turns:
         # deployed API tells its callers no more than that the provider could not be reached.
         self.name_endpoint_in_errors = name_endpoint_in_errors
         self.loop = ContainerLoop()
+        self.mcp_servers = mcp_servers
 
     def run(self, request: ChatRequest, deadline: Deadline, on_delta: OnDelta | None = None) -> Reply:
         message = check_message(request.message, self.settings.max_message_chars)
+        requested = requested_output(request.output_schema)  # a bad schema fails before the session is touched
         model_deadline = deadline.earlier_by(COMMIT_SECONDS)
         if model_deadline.expired():
             raise TurnTimedOut("No time was left for this turn before the function's timeout; nothing was stored.")
         # Fails before the session is touched.
         model = self.models.for_turn(model_deadline, streaming=on_delta is not None, home_loop=self.loop.loop)
         memory = MEMORY_DOCUMENT if self.settings.memory else None
+        # Listed before the session's lease is taken (from the container's cache on a warm turn).
+        mcp_tools = self.mcp_servers.tools_for_turn(model_deadline) if self.mcp_servers else []
         with self.store.turn(request.caller, request.session_id, deadline, caller_document=memory) as turn:
-            agent = self._agent(model, turn, request.session_id)
+            agent = self._agent(model, turn, request.session_id, mcp_tools)
             started = time.perf_counter()
-            reply, stop_reason = self._run(agent, message, model_deadline, on_delta)
+            reply, stop_reason = self._run(agent, message, model_deadline, on_delta, requested)
             model_seconds = time.perf_counter() - started
+            output = requested.output() if requested else None  # raises inside the turn: nothing stored
         usage = agent.event_loop_metrics.accumulated_usage
         return Reply(
             session_id=request.session_id, reply=reply, stop_reason=stop_reason,
             input_tokens=int(usage.get("inputTokens", 0)), output_tokens=int(usage.get("outputTokens", 0)),
             message_count=agent.conversation_manager.removed_message_count + _stored_count(agent),
-            model_seconds=model_seconds,
+            model_seconds=model_seconds, output=output,
         )
 
-    def _agent(self, model: Any, turn: Any, session_id: str) -> Agent:
+    def _agent(self, model: Any, turn: Any, session_id: str, turn_tools: Sequence[Any] = ()) -> Agent:
         """Agents are cheap: one per turn, restored from the session by its session manager."""
-        tools, system_prompt = list(self.tools), self.settings.system_prompt
+        tools, system_prompt = [*self.tools, *turn_tools], self.settings.system_prompt
         if self.settings.memory:
             facts = facts_in(turn.caller_document)
             tools += MemoryTools(facts, session_id, self.settings.memory_max_facts, turn.change_caller_document).tools()
@@ -119,11 +129,16 @@ class Turns:
             callback_handler=None,
         )
 
-    def _run(self, agent: Agent, message: str, deadline: Deadline, on_delta: OnDelta | None) -> tuple[str, str]:
+    def _run(self, agent: Agent, message: str, deadline: Deadline, on_delta: OnDelta | None,
+             requested: RequestedOutput | None = None) -> tuple[str, str]:
         """The agent loop; (reply, stop_reason). Raising leaves the turn unstored."""
         reply = StreamedReply(on_delta)
         try:
-            stop_reason = self.loop.run(_stream(agent, message, deadline, reply))
+            stop_reason = self.loop.run(_stream(agent, message, deadline, reply, requested))
+        except StructuredOutputException as error:
+            cause = (str(error).strip().splitlines() or ["no object"])[0]
+            raise OutputInvalid(f"The model did not produce an object matching output_schema ({cause}); "
+                                "nothing was stored.") from error
         except MaxTokensReachedException:
             # A reply cut at max_tokens is still a reply: Strands has appended the partial
             # message, and failing the turn would fail every retry the same way.
@@ -183,17 +198,23 @@ class StreamedReply:
         return any(block.get("text", "").strip() or "toolUse" in block for block in content)
 
 
-async def _stream(agent: Agent, message: str, deadline: Deadline, reply: StreamedReply) -> str:
+async def _stream(agent: Agent, message: str, deadline: Deadline, reply: StreamedReply,
+                  requested: RequestedOutput | None = None) -> str:
     remaining = deadline.remaining()
     async with asyncio.timeout(None if remaining == float("inf") else remaining):
         result = None
-        async for event in agent.stream_async(message, limits={"turns": MAX_MODEL_CALLS_PER_TURN}):
+        # Structured output may cost one more call: Strands' forced retry when the model answered in text.
+        turns = MAX_MODEL_CALLS_PER_TURN + (1 if requested else 0)
+        async for event in agent.stream_async(message, limits={"turns": turns},
+                                              structured_output_model=requested.model if requested else None):
             if "data" in event:
                 reply.delta(event["data"])
             elif "message" in event:
                 reply.message(event["message"])
             elif "result" in event:
                 result = event["result"]
+    if requested and result is not None:
+        requested.produced = result.structured_output
     return str(result.stop_reason) if result is not None else "end_turn"
 
 

@@ -7,7 +7,7 @@ message; a direct invocation; SQS; EventBridge), becomes a `TurnRequest` through
 wrong, before anything is queued or written.
 """
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -20,6 +20,7 @@ from pydantic import (
 )
 
 from agent import check_message
+from agent.structured_output import MAX_SCHEMA_BYTES, check_output_schema
 
 SESSION_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$"
 IDEMPOTENCY_KEY_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$"
@@ -49,6 +50,7 @@ FIELD_HINTS = {
     "limit": '"limit" must be a whole number from 1 to 1000.',
     "fact_id": "fact_id must look like f_0123abcd.",
     "turn_id": "turn_id must look like t_ followed by 32 hex digits.",
+    "output_schema": "output_schema must be a JSON Schema object, e.g. {\"type\": \"object\", \"properties\": {...}}.",
 }
 
 
@@ -83,6 +85,17 @@ def _agent_takes(message: str, info: ValidationInfo) -> str:
     return check_message(message, (info.context or {})[LIMIT])  # a KeyError: a caller forgot the limit
 
 
+def _usable_schema(schema: dict[str, Any] | None) -> dict[str, Any] | None:
+    # Raises OutputSchemaError (an InvalidRequest), let through as it is: it names the problem.
+    return None if schema is None else check_output_schema(schema)
+
+
+# A JSON Schema of type object; the reply's "output" satisfies it (agent/structured_output.py).
+OutputSchema = Annotated[dict[str, Any] | None, Field(
+    description=f"A JSON Schema (type object, at most {MAX_SCHEMA_BYTES} bytes): the reply then carries "
+                '"output", an object the model produced that satisfies it.')]
+
+
 class TurnIn(BaseModel):
     """A turn's fields, from every source: the one model they are all validated with
     (turn_requests.turn_request)."""
@@ -91,6 +104,7 @@ class TurnIn(BaseModel):
     caller: Caller
     session_id: SessionId
     idempotency_key: IdempotencyKey | None = None
+    output_schema: Annotated[OutputSchema, AfterValidator(_usable_schema)] = None
 
 
 # ---- requests --------------------------------------------------------------------------------
@@ -100,6 +114,7 @@ class MessageIn(BaseModel):
     # Checked, as every source's message, by TurnIn (turn_requests.py).
 
     message: MessageText
+    output_schema: OutputSchema = None
 
 
 class DirectHistory(BaseModel):
@@ -152,6 +167,7 @@ class ReplyOut(BaseModel):
     stop_reason: str = Field(description="end_turn, max_tokens (cut at max_tokens, still stored) or limit_turns")
     usage: Usage
     message_count: int = Field(description="Messages stored in the session after this turn")
+    output: dict[str, Any] | None = Field(None, description="When output_schema was sent: the object, valid against it")
 
 
 class MessageOut(BaseModel):
@@ -193,6 +209,11 @@ class TurnStatusOut(BaseModel):
     status: Literal["queued", "running", "done", "failed"]
     reply: ReplyOut | None = Field(None, description="When done")
     error: ErrorDetail | None = Field(None, description="When failed")
+
+
+class StateOut(BaseModel):
+    session_id: str
+    state: dict[str, Any] = Field(description="The agent's state as the last turn stored it (what tools keep)")
 
 
 class FactOut(BaseModel):

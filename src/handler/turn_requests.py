@@ -25,4 +25,4 @@ def turn_request(fields: Mapping[str, Any], max_message_chars: int) -> TurnReque
         turn = TurnIn.model_validate(fields, context={LIMIT: max_message_chars})
     except ValidationError as error:
         raise InvalidRequest(hint_for(error)) from None
-    return TurnRequest(turn.caller, turn.session_id, turn.message, turn.idempotency_key)
+    return TurnRequest(turn.caller, turn.session_id, turn.message, turn.idempotency_key, turn.output_schema)

@@ -50,6 +50,7 @@ class TurnRequest:
     session_id: str
     message: str
     idempotency_key: str | None = None
+    output_schema: dict[str, Any] | None = None
 
 
 def reply_body(reply: Reply) -> dict[str, Any]:
@@ -60,6 +61,7 @@ def reply_body(reply: Reply) -> dict[str, Any]:
         "stop_reason": reply.stop_reason,
         "usage": {"input_tokens": reply.input_tokens, "output_tokens": reply.output_tokens},
         "message_count": reply.message_count,
+        **({"output": reply.output} if reply.output is not None else {}),
     }
 
 
@@ -97,7 +99,7 @@ class TurnService:
         return reply
 
     def _turn(self, request: TurnRequest, deadline: Deadline, on_delta: Any) -> dict[str, Any]:
-        chat = ChatRequest(request.caller, request.session_id, request.message)
+        chat = ChatRequest(request.caller, request.session_id, request.message, request.output_schema)
         try:
             reply = self.conversations.chat(chat, deadline, on_delta)
         except (ModelError, ModelThrottled) as error:
@@ -134,7 +136,8 @@ class TurnService:
         queued again."""
         turn_id = turn_id or turn_id_for(request)
         turn = QueuedTurn(caller=request.caller, session_id=request.session_id, turn_id=turn_id,
-                          message=request.message, idempotency_key=request.idempotency_key, connection=connection)
+                          message=request.message, idempotency_key=request.idempotency_key, connection=connection,
+                          output_schema=request.output_schema)
         self.queue.check(turn)  # refused before anything is written or announced
         ledger = self.ledger(request.caller, request.session_id, deadline)
         entry, ours = ledger.claim(turn_id, request.message, "queued", None)
@@ -165,7 +168,7 @@ class TurnService:
         entry = self._take(ledger, turn, deadline, on_restart)
         if entry.status == "done":
             return dict(entry.document["reply"])
-        request = TurnRequest(turn.caller, turn.session_id, turn.message)
+        request = TurnRequest(turn.caller, turn.session_id, turn.message, output_schema=turn.output_schema)
         store = self.conversations.store
         try:
             with store.only_while_recorded(turn.caller, turn.session_id, record_name(turn.turn_id)):
