@@ -28,6 +28,6 @@ from .turn import ChatRequest, Reply, check_message
 __all__ = [
     "AgentError", "CallerMemory", "ChatRequest", "Conversations", "Deadline", "Fact", "FactNotFound", "HistoryMessage",
     "HistoryPage", "InvalidRequest", "ModelError", "ModelNotConfigured", "ModelProvider", "ModelThrottled",
-    "ModelUnreachable", "NotFound", "OutputInvalid", "QueueUnavailable", "Reply", "SessionBusy", "SessionNotFound", "Settings",
-    "SettingsError", "StoreUnavailable", "TurnNotFound", "TurnTimedOut", "check_message",
+    "ModelUnreachable", "NotFound", "OutputInvalid", "QueueUnavailable", "Reply", "SessionBusy", "SessionNotFound",
+    "Settings", "SettingsError", "StoreUnavailable", "TurnNotFound", "TurnTimedOut", "check_message",
 ]

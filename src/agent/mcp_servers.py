@@ -50,6 +50,9 @@ HTTP_TRANSPORTS = {"http", "streamable-http", "streamable_http", "streamableHttp
 SERVER_KEYS = {"url", "headers", "tools", "type", "transport", "disabled"}
 DEFAULT_TOOLS_TTL = 300.0
 MAX_TOOL_PAGES = 10
+# The MCP session's own read timeout is set this much later than ours, so that ours (which names
+# the time it waited) normally answers; when the session's still answers first, it is taken as ours.
+MCP_TIMEOUT_MARGIN = 1.0
 
 SecretResolver = Callable[[str], str]
 
@@ -250,7 +253,11 @@ class McpServer:
         try:
             if seconds <= 0:
                 raise TimeoutError("no time left in this turn")
-            return await asyncio.wait_for(self._call(listed, tool_use, seconds, deadline), timeout=seconds)
+            started = time.monotonic()
+            result = await asyncio.wait_for(self._call(listed, tool_use, seconds, deadline), timeout=seconds)
+            if result.get("status") == "error" and time.monotonic() - started >= seconds:
+                raise TimeoutError  # the MCP session's own timeout answered first: the same failure
+            return result
         except Exception as error:
             reason = f"did not answer within {seconds:.1f} s" if isinstance(error, TimeoutError) else _one_line(error)
             logger.warning("MCP tool %r of server %r failed: %s", listed.name, self.config.name, reason)
@@ -268,7 +275,7 @@ class McpServer:
     @staticmethod
     async def _call_on(client: MCPClient, listed: _Listed, tool_use: ToolUse, seconds: float) -> ToolResult:
         return await client.call_tool_async(tool_use["toolUseId"], listed.server_name, tool_use["input"],
-                                            read_timeout_seconds=timedelta(seconds=seconds))
+                                            read_timeout_seconds=timedelta(seconds=seconds + MCP_TIMEOUT_MARGIN))
 
     async def _reconnect(self, deadline: Deadline) -> MCPClient:
         self._drop_client()

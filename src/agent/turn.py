@@ -153,6 +153,9 @@ class Turns:
         finally:
             if isinstance(agent.model, TurnModel) and agent.model.called_elsewhere:
                 self.loop.settle()
+        if stop_reason == "limit_turns" and requested and requested.produced is None:
+            raise OutputInvalid(f"The model did not produce an object matching output_schema in "
+                                f"{MAX_MODEL_CALLS_PER_TURN + 1} calls; nothing was stored. Retry or rephrase.")
         if stop_reason == "limit_turns" and not reply.text().strip():
             # Every call went to tools and none answered: storing it would leave an empty reply.
             raise ModelError(f"The model called tools {MAX_MODEL_CALLS_PER_TURN} times without answering; "
