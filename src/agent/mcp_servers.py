@@ -53,6 +53,9 @@ MAX_TOOL_PAGES = 10
 # The MCP session's own read timeout is set this much later than ours, so that ours (which names
 # the time it waited) normally answers; when the session's still answers first, it is taken as ours.
 MCP_TIMEOUT_MARGIN = 1.0
+# A server that is slow to connect or list may take this share of a turn's time at most: the rest
+# is the model's (and the tools' calls).
+LISTING_SHARE = 0.5
 
 SecretResolver = Callable[[str], str]
 
@@ -226,8 +229,9 @@ class McpServer:
         self._retry_at = -math.inf
         self._lock = threading.Lock()
 
-    def tools(self, deadline: Deadline) -> list[_Listed]:
-        """The server's tools: cached for ``ttl``; listed again (reconnecting if need be) after."""
+    def tools(self, deadline: Deadline, within: float = math.inf) -> list[_Listed]:
+        """The server's tools: cached for ``ttl``; listed again (reconnecting if need be) after,
+        waiting ``within`` seconds at most."""
         with self._lock:
             now = self._clock()
             if self._tools is not None and now - self._listed_at < self._ttl:
@@ -236,7 +240,7 @@ class McpServer:
                 return []
             try:
                 self._client, self._tools = _Attempt(partial(self._list, self._client)).wait(
-                    deadline.cap(self._timeouts.connect))
+                    min(deadline.cap(self._timeouts.connect), within))
                 self._listed_at = now
                 return self._tools
             except Exception as error:
@@ -369,12 +373,13 @@ class McpServers:
                  clock: Clock = time.monotonic) -> None:
         self.servers = [McpServer(c, resolve_secret, ttl, timeouts or McpTimeouts(), clock) for c in configs]
 
-    def tools_for_turn(self, deadline: Deadline) -> list[AgentTool]:
+    def tools_for_turn(self, deadline: Deadline, listing_share: float = 1.0) -> list[AgentTool]:
         """Every available server's tools, each call bound to ``deadline``. Servers are listed one
-        after another, each within what is left of the deadline (normally from the cache)."""
+        after another (normally from the cache), all within ``listing_share`` of the time left."""
+        listing = deadline.at_most(deadline.remaining() * listing_share)
         tools: list[AgentTool] = []
         for server in self.servers:
-            for listed in server.tools(deadline):
+            for listed in server.tools(deadline, listing.remaining()):
                 call = partial(server.call, listed, deadline)
                 tools.append(PythonAgentTool(listed.name, listed.spec, call))  # type: ignore[arg-type]  # async ToolFunc
         return tools

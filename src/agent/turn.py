@@ -16,7 +16,7 @@ from .container_loop import ContainerLoop
 from .deadline import Deadline
 from .errors import InvalidRequest, ModelError, OutputInvalid, TurnTimedOut
 from .history_policy import conversation_manager
-from .mcp_servers import McpServers
+from .mcp_servers import LISTING_SHARE, McpServers
 from .memory import MEMORY_DOCUMENT, MemoryTools, facts_in, prompt_section
 from .model import ModelProvider, TurnModel, as_model_failure, is_rejected_key
 from .settings import Settings
@@ -95,7 +95,7 @@ class Turns:
         model = self.models.for_turn(model_deadline, streaming=on_delta is not None, home_loop=self.loop.loop)
         memory = MEMORY_DOCUMENT if self.settings.memory else None
         # Listed before the session's lease is taken (from the container's cache on a warm turn).
-        mcp_tools = self.mcp_servers.tools_for_turn(model_deadline) if self.mcp_servers else []
+        mcp_tools = self.mcp_servers.tools_for_turn(model_deadline, LISTING_SHARE) if self.mcp_servers else []
         with self.store.turn(request.caller, request.session_id, deadline, caller_document=memory) as turn:
             agent = self._agent(model, turn, request.session_id, mcp_tools)
             started = time.perf_counter()
