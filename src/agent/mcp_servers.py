@@ -21,6 +21,8 @@ not tried again for ``retry_after`` seconds), and a call that fails returns an e
 model, which can say so. Strands' client is used through its public methods only.
 """
 
+from __future__ import annotations
+
 import asyncio
 import json
 import logging
@@ -32,15 +34,19 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 from strands.tools import PythonAgentTool
-from strands.tools.mcp import MCPClient
 from strands.types.exceptions import MCPClientInitializationError
 from strands.types.tools import AgentTool, ToolResult, ToolSpec, ToolUse
 
 from .deadline import Clock, Deadline
+
+if TYPE_CHECKING:
+    # Imported when a server is first opened (agent.your_agent imports it at init when MCP_SERVERS
+    # is set): the MCP stack (mcp, httpx, starlette, ~220 modules) costs a function without MCP nothing.
+    from strands.tools.mcp import MCPClient
 
 logger = logging.getLogger(__name__)
 
@@ -307,6 +313,8 @@ class McpServer:
             raise
 
     def _open(self) -> MCPClient:
+        from strands.tools.mcp import MCPClient
+
         config = self.config
         client = MCPClient(url=config.url, headers=self._resolved_headers(), prefix=config.prefix,
                            startup_timeout=max(1, math.ceil(self._timeouts.connect)),

@@ -37,6 +37,7 @@ def mcp_servers(settings: Settings, clients: AwsClients) -> McpServers | None:
     configs = mcp_configs(settings)
     if not configs:
         return None
+    import strands.tools.mcp  # noqa: F401  (at init, so SnapStart's snapshot holds the MCP stack)
 
     def read_secret(arn: str) -> str:
         from aws_lambda_powertools.utilities.parameters import SecretsProvider
