@@ -128,7 +128,7 @@ ARTIFACT_BUDGET ?= 150000000
 SAMPLES ?= 5
 ART_PLATFORM_x86_64 := x86_64-manylinux_2_34
 ART_PLATFORM_arm64 := aarch64-manylinux_2_34
-ART_SOURCES := $(shell find src/agent src/handler -name '*.py' 2>/dev/null)
+ART_SOURCES := $(shell find src/agent src/handler src/agent_tools -type f -not -path '*/__pycache__/*' 2>/dev/null)
 ART_TOOLS := $(wildcard tools/build/*.py tools/build/*.txt)
 # A CPython 3.13 for bytecode and for running the artifact: found or fetched on first use.
 PY313 = $(shell tools/python313/find.sh)

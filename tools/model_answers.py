@@ -7,11 +7,18 @@ right context, and a test that gets "I don't know" knows something was lost on t
 
 The memory section is the project's format: a heading line containing "remember about this user",
 then one ``- [<fact_id>] <text>`` line per fact.
+
+Tools (tool_answers.py): a tool the user names ("use get_order_status for order A-100") or
+describes by its name's words ("what is the status of order A-100?") is called, its arguments
+picked from the message; and when Strands' structured output tool is offered, it is called with an
+object made to fit its schema.
 """
 
 import re
 from dataclasses import dataclass
 from typing import Any
+
+import tool_answers
 
 SUMMARY_HEADING = "## Conversation Summary"
 SUMMARY_BULLET = "* The user said: "
@@ -116,6 +123,7 @@ class Conversation:
         self.system = "\n".join(text_of(m) for m in messages if m.get("role") == "system")
         self.messages = [m for m in messages if m.get("role") != "system"]
         self.tools = {t.get("function", {}).get("name") for t in body.get("tools") or []}
+        self.tool_specs = {t.get("function", {}).get("name"): t.get("function", {}) for t in body.get("tools") or []}
         self.last = self.messages[-1] if self.messages else {}
         self.latest = text_of(self.last).strip()
 
@@ -155,10 +163,35 @@ def answer(body: dict[str, Any]) -> Answer:
     if "conversation summarizer" in chat.system.lower() or chat.latest == SUMMARY_REQUEST:
         return Answer(summary(chat), kind="summary")
     if chat.last.get("role") == "tool":
-        return after_tool(chat)
-    if chat.last.get("role") == "user" and (said := remember(chat) or forget(chat) or recall(chat)):
+        return structured(chat, chat.latest) or after_tool(chat)
+    if chat.last.get("role") == "user" and (said := named_tool(chat) or remember(chat) or forget(chat)
+                                            or recall(chat) or described_tool(chat) or structured(chat, chat.latest)):
         return said
     return Answer(f"Noted: {chat.latest}")
+
+
+def named_tool(chat: Conversation) -> Answer | None:
+    """A call of the tool the latest message names ("use get_order_status for order A-100")."""
+    name = tool_answers.named(chat.latest, chat.tool_specs)
+    return Answer(tool=(name, tool_answers.arguments(chat.tool_specs[name], chat.latest, name)), kind="tool") \
+        if name else None
+
+
+def described_tool(chat: Conversation) -> Answer | None:
+    """A call of the tool whose name's words the latest message uses ("the status of order A-100")."""
+    name = tool_answers.described(chat.latest, chat.tool_specs)
+    return Answer(tool=(name, tool_answers.arguments(chat.tool_specs[name], chat.latest, name)), kind="tool") \
+        if name else None
+
+
+def structured(chat: Conversation, source: str) -> Answer | None:
+    """When Strands offers its structured output tool: a call with an object that fits its schema,
+    strings taken from ``source`` (the user's message, or the result of the tool just called)."""
+    spec = chat.tool_specs.get(tool_answers.STRUCTURED_OUTPUT)
+    if spec is None:
+        return None
+    value = tool_answers.fitting(spec.get("parameters") or {}, source)
+    return Answer(tool=(tool_answers.STRUCTURED_OUTPUT, value), kind="tool")
 
 
 def summary(chat: Conversation) -> str:

@@ -13,6 +13,7 @@ from .errors import (
     ModelThrottled,
     ModelUnreachable,
     NotFound,
+    OutputInvalid,
     QueueUnavailable,
     SessionBusy,
     SessionNotFound,
@@ -31,6 +32,6 @@ __all__ = [
     "AgentError", "ApprovalPending", "BudgetExceeded",
     "CallerMemory", "ChatRequest", "Conversations", "Deadline", "Fact", "FactNotFound", "HistoryMessage",
     "HistoryPage", "InvalidRequest", "ModelError", "ModelNotConfigured", "ModelProvider", "ModelThrottled",
-    "ModelUnreachable", "NotFound", "QueueUnavailable", "Reply", "SessionBusy", "SessionNotFound", "Settings",
-    "SettingsError", "StoreUnavailable", "TurnCancelled", "TurnNotFound", "TurnTimedOut", "check_message",
+    "ModelUnreachable", "NotFound", "OutputInvalid", "QueueUnavailable", "Reply", "SessionBusy", "SessionNotFound",
+    "Settings", "SettingsError", "StoreUnavailable", "TurnCancelled", "TurnNotFound", "TurnTimedOut", "check_message",
 ]

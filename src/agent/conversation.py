@@ -20,6 +20,7 @@ from .history import (
     message_of,
     within_bytes,
 )
+from .mcp_servers import McpServers
 from .model import ModelProvider
 from .settings import Settings
 from .store import SessionStore
@@ -34,9 +35,10 @@ class Conversations:
     """Chat, history, deletion and expiry of sessions."""
 
     def __init__(self, settings: Settings, store: SessionStore, models: ModelProvider,
-                 tools: Sequence[Any] = DEFAULT_TOOLS, name_endpoint_in_errors: bool = True) -> None:
+                 tools: Sequence[Any] = DEFAULT_TOOLS, name_endpoint_in_errors: bool = True,
+                 mcp_servers: McpServers | None = None) -> None:
         self.store = store
-        self._turns = Turns(settings, store, models, tools, name_endpoint_in_errors)
+        self._turns = Turns(settings, store, models, tools, name_endpoint_in_errors, mcp_servers)
 
     def chat(self, request: ChatRequest, deadline: Deadline, on_delta: OnDelta | None = None,
              stop: TurnStop | None = None) -> Reply:
@@ -58,6 +60,11 @@ class Conversations:
         following = messages[-1].index + 1 if messages else stored.total
         more = following < stored.total
         return HistoryPage(session_id, messages, encode_cursor(caller, session_id, following) if more else None)
+
+    def state(self, caller: str, session_id: str, deadline: Deadline) -> dict[str, Any]:
+        """The session's agent state as its last turn stored it (what tools keep in agent.state),
+        read without starting a turn. SessionNotFound when there is no such session."""
+        return self.store.agent_state(caller, session_id, deadline)
 
     def delete(self, caller: str, session_id: str, deadline: Deadline) -> None:
         self.store.delete(caller, session_id, deadline)

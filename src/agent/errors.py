@@ -63,6 +63,13 @@ class ModelUnreachable(ModelError):
     code = "model_unreachable"
 
 
+class OutputInvalid(ModelError):
+    """The model did not produce an object that satisfies the request's output_schema; nothing
+    of the turn was stored."""
+
+    code = "output_invalid"
+
+
 class ModelThrottled(AgentError):
     """The model provider is rate limiting us; the turn was not stored."""
 

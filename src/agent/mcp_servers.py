@@ -21,6 +21,8 @@ not tried again for ``retry_after`` seconds), and a call that fails returns an e
 model, which can say so. Strands' client is used through its public methods only.
 """
 
+from __future__ import annotations
+
 import asyncio
 import json
 import logging
@@ -32,15 +34,19 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 from strands.tools import PythonAgentTool
-from strands.tools.mcp import MCPClient
 from strands.types.exceptions import MCPClientInitializationError
 from strands.types.tools import AgentTool, ToolResult, ToolSpec, ToolUse
 
 from .deadline import Clock, Deadline
+
+if TYPE_CHECKING:
+    # Imported when a server is first opened (agent.your_agent imports it at init when MCP_SERVERS
+    # is set): the MCP stack (mcp, httpx, starlette, ~220 modules) costs a function without MCP nothing.
+    from strands.tools.mcp import MCPClient
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +56,12 @@ HTTP_TRANSPORTS = {"http", "streamable-http", "streamable_http", "streamableHttp
 SERVER_KEYS = {"url", "headers", "tools", "type", "transport", "disabled"}
 DEFAULT_TOOLS_TTL = 300.0
 MAX_TOOL_PAGES = 10
+# The MCP session's own read timeout is set this much later than ours, so that ours (which names
+# the time it waited) normally answers; when the session's still answers first, it is taken as ours.
+MCP_TIMEOUT_MARGIN = 1.0
+# A server that is slow to connect or list may take this share of a turn's time at most: the rest
+# is the model's (and the tools' calls).
+LISTING_SHARE = 0.5
 
 SecretResolver = Callable[[str], str]
 
@@ -223,8 +235,9 @@ class McpServer:
         self._retry_at = -math.inf
         self._lock = threading.Lock()
 
-    def tools(self, deadline: Deadline) -> list[_Listed]:
-        """The server's tools: cached for ``ttl``; listed again (reconnecting if need be) after."""
+    def tools(self, deadline: Deadline, within: float = math.inf) -> list[_Listed]:
+        """The server's tools: cached for ``ttl``; listed again (reconnecting if need be) after,
+        waiting ``within`` seconds at most."""
         with self._lock:
             now = self._clock()
             if self._tools is not None and now - self._listed_at < self._ttl:
@@ -233,7 +246,7 @@ class McpServer:
                 return []
             try:
                 self._client, self._tools = _Attempt(partial(self._list, self._client)).wait(
-                    deadline.cap(self._timeouts.connect))
+                    min(deadline.cap(self._timeouts.connect), within))
                 self._listed_at = now
                 return self._tools
             except Exception as error:
@@ -250,7 +263,11 @@ class McpServer:
         try:
             if seconds <= 0:
                 raise TimeoutError("no time left in this turn")
-            return await asyncio.wait_for(self._call(listed, tool_use, seconds, deadline), timeout=seconds)
+            started = time.monotonic()
+            result = await asyncio.wait_for(self._call(listed, tool_use, seconds, deadline), timeout=seconds)
+            if result.get("status") == "error" and time.monotonic() - started >= seconds:
+                raise TimeoutError  # the MCP session's own timeout answered first: the same failure
+            return result
         except Exception as error:
             reason = f"did not answer within {seconds:.1f} s" if isinstance(error, TimeoutError) else _one_line(error)
             logger.warning("MCP tool %r of server %r failed: %s", listed.name, self.config.name, reason)
@@ -268,7 +285,7 @@ class McpServer:
     @staticmethod
     async def _call_on(client: MCPClient, listed: _Listed, tool_use: ToolUse, seconds: float) -> ToolResult:
         return await client.call_tool_async(tool_use["toolUseId"], listed.server_name, tool_use["input"],
-                                            read_timeout_seconds=timedelta(seconds=seconds))
+                                            read_timeout_seconds=timedelta(seconds=seconds + MCP_TIMEOUT_MARGIN))
 
     async def _reconnect(self, deadline: Deadline) -> MCPClient:
         self._drop_client()
@@ -296,6 +313,8 @@ class McpServer:
             raise
 
     def _open(self) -> MCPClient:
+        from strands.tools.mcp import MCPClient
+
         config = self.config
         client = MCPClient(url=config.url, headers=self._resolved_headers(), prefix=config.prefix,
                            startup_timeout=max(1, math.ceil(self._timeouts.connect)),
@@ -362,12 +381,13 @@ class McpServers:
                  clock: Clock = time.monotonic) -> None:
         self.servers = [McpServer(c, resolve_secret, ttl, timeouts or McpTimeouts(), clock) for c in configs]
 
-    def tools_for_turn(self, deadline: Deadline) -> list[AgentTool]:
+    def tools_for_turn(self, deadline: Deadline, listing_share: float = 1.0) -> list[AgentTool]:
         """Every available server's tools, each call bound to ``deadline``. Servers are listed one
-        after another, each within what is left of the deadline (normally from the cache)."""
+        after another (normally from the cache), all within ``listing_share`` of the time left."""
+        listing = deadline.at_most(deadline.remaining() * listing_share)
         tools: list[AgentTool] = []
         for server in self.servers:
-            for listed in server.tools(deadline):
+            for listed in server.tools(deadline, listing.remaining()):
                 call = partial(server.call, listed, deadline)
                 tools.append(PythonAgentTool(listed.name, listed.spec, call))  # type: ignore[arg-type]  # async ToolFunc
         return tools

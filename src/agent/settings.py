@@ -8,6 +8,7 @@ import json
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TypeVar
 
 DEFAULT_SYSTEM_PROMPT = (
@@ -60,6 +61,13 @@ class Settings:
     caller_daily_tokens: int = 0
     # Output tokens one model call may write (the provider's max_tokens); 0: the provider's default
     max_output_tokens: int = 0
+    # The user's agent (docs/agent.md): tool modules (AGENT_TOOLS, comma-separated), MCP servers
+    # over streamable HTTP and how long their tool lists are kept
+    agent_tools: str = ""
+    mcp_servers: str = ""  # JSON, read by agent.your_agent (mcp_servers.parse_mcp_servers)
+    mcp_tools_ttl: int = 300
+    # Deployed: the secrets the function may read for MCP headers (None: not checked, locally)
+    mcp_secret_arns: tuple[str, ...] | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> "Settings":
@@ -73,7 +81,7 @@ class Settings:
                 read.parsed("MODEL_PARAMS", _json_object, 'a JSON object, e.g. {"temperature": 0.3}', {}),
                 read.number("MAX_OUTPUT_TOKENS", 0, minimum=0)),
             model_timeout=read.number("MODEL_TIMEOUT", 300, minimum=1),
-            system_prompt=read.text("SYSTEM_PROMPT") or DEFAULT_SYSTEM_PROMPT,
+            system_prompt=system_prompt(read.text("SYSTEM_PROMPT"), read.text("SYSTEM_PROMPT_FILE")),
             session_bucket=read.text("SESSION_BUCKET"),
             session_prefix=(read.text("SESSION_PREFIX") or "sessions").strip("/"),
             session_dir=read.text("SESSION_DIR") or ".sessions",
@@ -91,6 +99,11 @@ class Settings:
             approval_tools=frozenset(n.strip() for n in (read.text("APPROVAL_TOOLS") or "").split(",") if n.strip()),
             caller_daily_tokens=read.number("CALLER_DAILY_TOKENS", 0, minimum=0),
             max_output_tokens=read.number("MAX_OUTPUT_TOKENS", 0, minimum=0),
+            agent_tools=read.text("AGENT_TOOLS") or "",
+            mcp_servers=read.text("MCP_SERVERS") or "",
+            mcp_tools_ttl=read.number("MCP_TOOLS_TTL", 300, minimum=0),
+            mcp_secret_arns=tuple(a.strip() for a in env["MCP_SECRET_ARNS"].split(",") if a.strip())
+            if "MCP_SECRET_ARNS" in env else None,
         )
 
 
@@ -142,3 +155,33 @@ def _with_output_limit(params: dict[str, Any], max_output_tokens: int) -> dict[s
     given = params.get("max_tokens")
     limit = min(given, max_output_tokens) if isinstance(given, int) and given > 0 else max_output_tokens
     return {**params, "max_tokens": limit}
+
+
+# The folder that holds the function's packages (agent, handler, agent_tools): src/ locally, the
+# artifact's root (/var/task) deployed. A relative SYSTEM_PROMPT_FILE is found there in both.
+CODE_ROOT = Path(__file__).resolve().parent.parent
+MAX_PROMPT_BYTES = 100_000
+
+
+def system_prompt(text: str | None, file: str | None) -> str:
+    """SYSTEM_PROMPT, or the text of SYSTEM_PROMPT_FILE (a file shipped with the code), or ours."""
+    if text and file:
+        raise SettingsError("Set SYSTEM_PROMPT or SYSTEM_PROMPT_FILE, not both.")
+    if not file:
+        return text or DEFAULT_SYSTEM_PROMPT
+    path = CODE_ROOT / file
+    try:
+        raw = path.read_bytes()
+    except OSError as error:
+        raise SettingsError(f"SYSTEM_PROMPT_FILE {file!r} cannot be read ({error.strerror or error}); give a "
+                            f"path relative to {CODE_ROOT} (e.g. agent_tools/prompt.md) or an absolute one.") from None
+    if len(raw) > MAX_PROMPT_BYTES:
+        raise SettingsError(f"SYSTEM_PROMPT_FILE {file!r} is {len(raw)} bytes; at most {MAX_PROMPT_BYTES} are allowed.")
+    try:
+        prompt = raw.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        raise SettingsError(f"SYSTEM_PROMPT_FILE {file!r} must be UTF-8 text.") from None
+    if not prompt:
+        raise SettingsError(f"SYSTEM_PROMPT_FILE {file!r} is empty.")
+    return prompt
+

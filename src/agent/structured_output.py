@@ -23,6 +23,8 @@ from typing import Any
 import jsonschema
 from pydantic import BaseModel, ConfigDict, model_validator
 
+from .errors import InvalidRequest, OutputInvalid
+
 MAX_SCHEMA_BYTES = 64 * 1024
 # The name of the tool the model calls to answer; Strands names it after the model class.
 OUTPUT_TOOL_NAME = "structured_output"
@@ -32,12 +34,13 @@ DEFAULT_DESCRIPTION = "Give your final answer as an object matching this schema.
 MODELS_KEPT = 64
 
 
-class OutputSchemaError(ValueError):
-    """The caller's ``output_schema`` cannot be used; the message names the problem (a 400)."""
+class OutputSchemaError(InvalidRequest):
+    """The caller's ``output_schema`` cannot be used; the message names the problem (a 400
+    ``invalid_request``). Not a ValueError: pydantic lets it through a validator as it is."""
 
 
-class OutputInvalid(Exception):
-    """The model's object does not satisfy the schema (a 502 ``output_invalid``; nothing stored)."""
+__all__ = ["MAX_SCHEMA_BYTES", "OUTPUT_TOOL_NAME", "OutputInvalid", "OutputSchemaError", "RequestedOutput",
+           "check_output_schema", "output_model", "output_of", "requested_output"]
 
 
 def check_output_schema(schema: Any) -> dict[str, Any]:
@@ -83,6 +86,24 @@ def output_of(produced: BaseModel | None, schema: dict[str, Any]) -> dict[str, A
     if problem:
         raise OutputInvalid(f"The model's output does not match output_schema ({problem}); nothing was stored.")
     return value
+
+
+class RequestedOutput:
+    """A turn's structured output: the model class Strands is given, and what the model produced."""
+
+    def __init__(self, schema: dict[str, Any]) -> None:
+        self.schema = schema
+        self.model = output_model(schema)
+        self.produced: BaseModel | None = None
+
+    def output(self) -> dict[str, Any]:
+        """The object, checked against the schema (OutputInvalid otherwise)."""
+        return output_of(self.produced, self.schema)
+
+
+def requested_output(schema: Any) -> RequestedOutput | None:
+    """None when no ``output_schema`` was sent; OutputSchemaError when it cannot be used."""
+    return None if schema is None else RequestedOutput(check_output_schema(schema))
 
 
 def _model_for(schema: dict[str, Any]) -> type[BaseModel]:

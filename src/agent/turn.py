@@ -10,17 +10,19 @@ from dataclasses import dataclass
 from typing import Any
 
 from strands import Agent, ModelRetryStrategy
-from strands.types.exceptions import MaxTokensReachedException
+from strands.types.exceptions import MaxTokensReachedException, StructuredOutputException
 
 from .approval import ApprovalAnswer, ApprovalTools, PendingCall, pending_calls, refuse_while_pending, resume_prompt
 from .container_loop import ContainerLoop
 from .deadline import Deadline
-from .errors import InvalidRequest, ModelError, TurnCancelled, TurnTimedOut
+from .errors import InvalidRequest, ModelError, OutputInvalid, TurnCancelled, TurnTimedOut
 from .history_policy import conversation_manager
+from .mcp_servers import LISTING_SHARE, McpServers
 from .memory import MEMORY_DOCUMENT, MemoryTools, facts_in, prompt_section
 from .model import ModelProvider, TurnModel, as_model_failure, is_rejected_key
 from .settings import Settings
 from .store import SessionStore
+from .structured_output import RequestedOutput, requested_output
 from .turn_stop import TurnStop, stoppable
 
 # Model calls one turn may make (each tool round is one more). Bounds a turn's time and cost; a
@@ -42,6 +44,8 @@ class ChatRequest:
     message: str
     # Answers to the session's pending tool calls (approval.py), sent instead of a message.
     answers: tuple[ApprovalAnswer, ...] = ()
+    # A JSON Schema (type object): the turn must end with an object that satisfies it.
+    output_schema: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -57,6 +61,7 @@ class Reply:
     model_seconds: float
     # stop_reason "interrupt": the tool calls now waiting for a person (approval.py).
     interrupts: tuple[PendingCall, ...] = ()
+    output: dict[str, Any] | None = None  # the object the output_schema asked for
 
 
 def check_message(message: Any, max_chars: int) -> str:
@@ -76,7 +81,7 @@ class Turns:
     """Runs turns against the store, one at a time, on the container's event loop."""
 
     def __init__(self, settings: Settings, store: SessionStore, models: ModelProvider, tools: Sequence[Any],
-                 name_endpoint_in_errors: bool) -> None:
+                 name_endpoint_in_errors: bool, mcp_servers: McpServers | None = None) -> None:
         self.settings = settings
         self.store = store
         self.models = models
@@ -86,33 +91,38 @@ class Turns:
         self.name_endpoint_in_errors = name_endpoint_in_errors
         self.loop = ContainerLoop()
         self.approval = ApprovalTools(settings.approval_tools)
+        self.mcp_servers = mcp_servers
 
     def run(self, request: ChatRequest, deadline: Deadline, on_delta: OnDelta | None = None,
             stop: TurnStop | None = None) -> Reply:
         message = None if request.answers else check_message(request.message, self.settings.max_message_chars)
+        requested = requested_output(request.output_schema)  # a bad schema fails before the session is touched
         model_deadline = deadline.earlier_by(COMMIT_SECONDS)
         if model_deadline.expired():
             raise TurnTimedOut("No time was left for this turn before the function's timeout; nothing was stored.")
         # Fails before the session is touched.
         model = self.models.for_turn(model_deadline, streaming=on_delta is not None, home_loop=self.loop.loop)
         memory = MEMORY_DOCUMENT if self.settings.memory else None
+        # Listed before the session's lease is taken (from the container's cache on a warm turn).
+        mcp_tools = self.mcp_servers.tools_for_turn(model_deadline, LISTING_SHARE) if self.mcp_servers else []
         with self.store.turn(request.caller, request.session_id, deadline, caller_document=memory) as turn:
-            agent = self._agent(model, turn, request.session_id)
+            agent = self._agent(model, turn, request.session_id, mcp_tools)
             prompt = _prompt(agent, request, message)
             started = time.perf_counter()
-            reply, stop_reason = self._run(agent, prompt, model_deadline, on_delta, stop)
+            reply, stop_reason = self._run(agent, prompt, model_deadline, on_delta, stop, requested)
             model_seconds = time.perf_counter() - started
+            output = requested.output() if requested else None  # raises inside the turn: nothing stored
         usage = agent.event_loop_metrics.accumulated_usage
         return Reply(
             session_id=request.session_id, reply=reply, stop_reason=stop_reason,
             input_tokens=int(usage.get("inputTokens", 0)), output_tokens=int(usage.get("outputTokens", 0)),
             message_count=agent.conversation_manager.removed_message_count + _stored_count(agent),
-            model_seconds=model_seconds, interrupts=tuple(pending_calls(agent)),
+            model_seconds=model_seconds, interrupts=tuple(pending_calls(agent)), output=output,
         )
 
-    def _agent(self, model: Any, turn: Any, session_id: str) -> Agent:
+    def _agent(self, model: Any, turn: Any, session_id: str, turn_tools: Sequence[Any] = ()) -> Agent:
         """Agents are cheap: one per turn, restored from the session by its session manager."""
-        tools, system_prompt = list(self.tools), self.settings.system_prompt
+        tools, system_prompt = [*self.tools, *turn_tools], self.settings.system_prompt
         if self.settings.memory:
             facts = facts_in(turn.caller_document)
             tools += MemoryTools(facts, session_id, self.settings.memory_max_facts, turn.change_caller_document).tools()
@@ -131,11 +141,15 @@ class Turns:
         )
 
     def _run(self, agent: Agent, message: Prompt, deadline: Deadline, on_delta: OnDelta | None,
-             stop: TurnStop | None = None) -> tuple[str, str]:
+             stop: TurnStop | None = None, requested: RequestedOutput | None = None) -> tuple[str, str]:
         """The agent loop; (reply, stop_reason). Raising leaves the turn unstored."""
         reply = StreamedReply(on_delta)
         try:
-            stop_reason = self.loop.run(_stream(agent, message, deadline, reply, stop))
+            stop_reason = self.loop.run(_stream(agent, message, deadline, reply, stop, requested))
+        except StructuredOutputException as error:
+            cause = (str(error).strip().splitlines() or ["no object"])[0]
+            raise OutputInvalid(f"The model did not produce an object matching output_schema ({cause}); "
+                                "nothing was stored.") from error
         except MaxTokensReachedException:
             # A reply cut at max_tokens is still a reply: Strands has appended the partial
             # message, and failing the turn would fail every retry the same way.
@@ -152,6 +166,9 @@ class Turns:
         finally:
             if isinstance(agent.model, TurnModel) and agent.model.called_elsewhere:
                 self.loop.settle()
+        if stop_reason == "limit_turns" and requested and requested.produced is None:
+            raise OutputInvalid(f"The model did not produce an object matching output_schema in "
+                                f"{MAX_MODEL_CALLS_PER_TURN + 1} calls; nothing was stored. Retry or rephrase.")
         if stop_reason == "limit_turns" and not reply.text().strip():
             # Every call went to tools and none answered: storing it would leave an empty reply.
             raise ModelError(f"The model called tools {MAX_MODEL_CALLS_PER_TURN} times without answering; "
@@ -206,18 +223,22 @@ def _prompt(agent: Agent, request: ChatRequest, message: str | None) -> Prompt:
 
 
 async def _stream(agent: Agent, message: Prompt, deadline: Deadline, reply: StreamedReply,
-                  stop: TurnStop | None = None) -> str:
+                  stop: TurnStop | None = None, requested: RequestedOutput | None = None) -> str:
     remaining = deadline.remaining()
     async with asyncio.timeout(None if remaining == float("inf") else remaining), stoppable(stop) as cancel_signal:
         result = None
-        async for event in agent.stream_async(message, limits={"turns": MAX_MODEL_CALLS_PER_TURN},
-                                              cancel_signal=cancel_signal):
+        # Structured output may cost one more call: Strands' forced retry when the model answered in text.
+        turns = MAX_MODEL_CALLS_PER_TURN + (1 if requested else 0)
+        async for event in agent.stream_async(message, limits={"turns": turns}, cancel_signal=cancel_signal,
+                                              structured_output_model=requested.model if requested else None):
             if "data" in event:
                 reply.delta(event["data"])
             elif "message" in event:
                 reply.message(event["message"])
             elif "result" in event:
                 result = event["result"]
+    if requested and result is not None:
+        requested.produced = result.structured_output
     return str(result.stop_reason) if result is not None else "end_turn"
 
 

@@ -18,9 +18,8 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 from agent import CallerMemory, Conversations, ModelProvider, Settings
 from agent.aws_clients import AwsClients
 from agent.store import SessionStore, open_store
-from agent.tool_modules import load_tool_modules
-from agent.tools import DEFAULT_TOOLS
 from agent.usage import CallerUsage
+from agent.your_agent import agent_tools, mcp_servers
 
 from . import snapstart
 from .http_routes import http_api
@@ -59,9 +58,8 @@ def build(env: Mapping[str, str] = os.environ, clients: AwsClients | None = None
     # Deployed on Lambda (not sam local, not the twin): a request without an identity is refused.
     deployed = on_deployed_lambda(env)
     store = open_store(settings, clients)
-    # AGENT_TOOLS: the user's tool modules (issue 17 wires this its own way; the lead keeps one).
-    tools = [*DEFAULT_TOOLS, *load_tool_modules(env.get("AGENT_TOOLS", ""), DEFAULT_TOOLS)]
-    conversations = Conversations(settings, store, models, tools, name_endpoint_in_errors=not deployed)
+    conversations = Conversations(settings, store, models, agent_tools(settings), name_endpoint_in_errors=not deployed,
+                                  mcp_servers=mcp_servers(settings, clients))
     turns = TurnService(conversations, TurnQueue(clients, settings.turn_queue_url), observe,
                         settings.idempotency_ttl_seconds, CallerUsage(store.objects, settings.caller_daily_tokens))
     memory = CallerMemory(store, enabled=settings.memory)

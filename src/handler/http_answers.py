@@ -30,7 +30,7 @@ ERRORS: dict[int, OpenAPIResponse] = {
     413: documented(RefusedOut, "The body is over API Gateway's 10 MB: nothing was stored"),
     422: documented(ErrorOut, "idempotency_key_reused: the key was used before with another message"),
     429: documented(ErrorOut, "model_throttled: the model provider is rate limiting (Retry-After)"),
-    502: documented(ErrorOut, "model_error or model_unreachable: nothing was stored"),
+    502: documented(ErrorOut, "model_error, model_unreachable or output_invalid: nothing was stored"),
     503: documented(ErrorOut, "model_not_configured, store_unavailable or queue_unavailable"),
     504: documented(ErrorOut, "turn_timeout: cancelled before the function's timeout, nothing stored"),
 }

@@ -24,6 +24,7 @@ from pydantic import (
 )
 
 from agent import InvalidRequest, check_message
+from agent.structured_output import MAX_SCHEMA_BYTES, check_output_schema
 
 SESSION_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$"
 IDEMPOTENCY_KEY_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$"
@@ -58,6 +59,7 @@ FIELD_HINTS = {
     "id": '"id" of an interrupt response must be the id of a pending call (1-512 characters).',
     "approve": '"approve" must be true or false.',
     "reason": '"reason" must be a string of at most 2000 characters.',
+    "output_schema": "output_schema must be a JSON Schema object, e.g. {\"type\": \"object\", \"properties\": {...}}.",
 }
 
 
@@ -132,6 +134,17 @@ def _one_of_not_null(schema: dict[str, Any], *fields: str) -> None:
     schema["oneOf"] = [{"required": [name]} for name in fields]
 
 
+def _usable_schema(schema: dict[str, Any] | None) -> dict[str, Any] | None:
+    # Raises OutputSchemaError (an InvalidRequest), let through as it is: it names the problem.
+    return None if schema is None else check_output_schema(schema)
+
+
+# A JSON Schema of type object; the reply's "output" satisfies it (agent/structured_output.py).
+OutputSchema = Annotated[dict[str, Any] | None, Field(
+    description=f"A JSON Schema (type object, at most {MAX_SCHEMA_BYTES} bytes): the reply then carries "
+                '"output", an object the model produced that satisfies it.')]
+
+
 class TurnIn(BaseModel):
     """A turn's fields, from every source: the one model they are all validated with
     (turn_requests.turn_request)."""
@@ -141,6 +154,7 @@ class TurnIn(BaseModel):
     session_id: SessionId
     idempotency_key: IdempotencyKey | None = None
     interrupt_responses: InterruptResponses | None = None
+    output_schema: Annotated[OutputSchema, AfterValidator(_usable_schema)] = None
 
     _one_of = model_validator(mode="before")(_message_or_answers)
 
@@ -157,6 +171,7 @@ class MessageIn(BaseModel):
     message: MessageText | None = None
     interrupt_responses: InterruptResponses | None = Field(
         None, description="Instead of a message: answers to the session's tool calls waiting for approval")
+    output_schema: OutputSchema = None
 
 
 class DirectHistory(BaseModel):
@@ -222,11 +237,14 @@ class ReplyOut(BaseModel):
     interrupts: list[PendingCallOut] | None = Field(
         None, description='stop_reason "interrupt": the tool calls waiting for approval (absent otherwise)')
 
+    output: dict[str, Any] | None = Field(None, description="When output_schema was sent: the object, valid against it")
+
     @model_serializer(mode="wrap")
-    def _without_absent_interrupts(self, serialize: Any) -> Any:
+    def _without_absent_fields(self, serialize: Any) -> Any:
         body = serialize(self)
-        if isinstance(body, dict) and body.get("interrupts") is None:
-            body.pop("interrupts", None)
+        for optional in ("interrupts", "output"):
+            if isinstance(body, dict) and body.get(optional) is None:
+                body.pop(optional, None)
         return body
 
 
@@ -300,6 +318,11 @@ class TurnStatusOut(BaseModel):
     status: Literal["queued", "running", "done", "failed", "cancelling", "cancelled"]
     reply: ReplyOut | None = Field(None, description="When done")
     error: ErrorDetail | None = Field(None, description="When failed or cancelled")
+
+
+class StateOut(BaseModel):
+    session_id: str
+    state: dict[str, Any] = Field(description="The agent's state as the last turn stored it (what tools keep)")
 
 
 class FactOut(BaseModel):

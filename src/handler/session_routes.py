@@ -23,6 +23,7 @@ from .schemas import (
     MessageIn,
     MessageOut,
     ReplyOut,
+    StateOut,
     TurnStatusOut,
 )
 from .turn_requests import turn_request
@@ -52,7 +53,8 @@ def session_routes(turns: TurnService, conversations: Conversations, deployed: b
         request = turn_request({"caller": caller(), "session_id": session_id, "idempotency_key": idempotency_key,
                                 **body.model_dump(exclude_unset=True)}, max_message_chars)
         if not wants_async(prefer):
-            return json_response(200, ReplyOut(**turns.run(request, deadline())))
+            # omit_empty: "output" only when an output_schema asked for it
+            return json_response(200, ReplyOut(**turns.run(request, deadline())), omit_empty=True)
         accepted = turns.enqueue(request, deadline())
         location = f"/sessions/{session_id}/turns/{accepted['turn_id']}"
         out = AcceptedTurnOut(session_id=session_id, turn_id=accepted["turn_id"], status="queued", location=location)
@@ -84,6 +86,12 @@ def session_routes(turns: TurnService, conversations: Conversations, deployed: b
     def get_turn(session_id: SessionIdPath, turn_id: Annotated[str, Path(pattern=TURN_ID_PATTERN)]):
         status = TurnStatusOut(**turns.status(caller(), session_id, turn_id, deadline()))
         return json_response(200, status, omit_empty=True)  # "reply" when done, "error" when failed
+
+    @router.get("/sessions/<session_id>/state", summary="The session's agent state (what its tools keep)",
+                responses={200: documented(StateOut, "agent.state as the last turn stored it"), **errors(404, 503)})
+    def get_state(session_id: SessionIdPath):
+        return json_response(200, StateOut(session_id=session_id,
+                                           state=conversations.state(caller(), session_id, deadline())))
 
     return router
 

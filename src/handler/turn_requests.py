@@ -27,4 +27,4 @@ def turn_request(fields: Mapping[str, Any], max_message_chars: int) -> TurnReque
     except ValidationError as error:
         raise InvalidRequest(hint_for(error)) from None
     return TurnRequest(turn.caller, turn.session_id, turn.message or "", turn.idempotency_key,
-                       answers_of(turn.interrupt_responses))
+                       answers_of(turn.interrupt_responses), turn.output_schema)

@@ -67,6 +67,7 @@ class TurnRequest:
     idempotency_key: str | None = None
     # Instead of a message ("" then): answers to the session's tool calls waiting for approval.
     interrupt_responses: tuple[ApprovalAnswer, ...] = ()
+    output_schema: dict[str, Any] | None = None
 
 
 def reply_body(reply: Reply) -> dict[str, Any]:
@@ -78,6 +79,7 @@ def reply_body(reply: Reply) -> dict[str, Any]:
         "usage": {"input_tokens": reply.input_tokens, "output_tokens": reply.output_tokens},
         "message_count": reply.message_count,
         **interrupts_body(reply.interrupts),
+        **({"output": reply.output} if reply.output is not None else {}),
     }
 
 
@@ -122,7 +124,8 @@ class TurnService:
     def _turn(self, request: TurnRequest, deadline: Deadline, on_delta: Any,
               stop: TurnStop | None = None) -> dict[str, Any]:
         self.usage.check(request.caller, deadline)  # before the model is called (BudgetExceeded)
-        chat = ChatRequest(request.caller, request.session_id, request.message, request.interrupt_responses)
+        chat = ChatRequest(request.caller, request.session_id, request.message, request.interrupt_responses,
+                           request.output_schema)
         try:
             reply = self.conversations.chat(chat, deadline, on_delta, stop)
         except (ModelError, ModelThrottled) as error:
@@ -162,7 +165,8 @@ class TurnService:
         self.usage.check(request.caller, deadline)  # refused before anything is written or announced
         turn = QueuedTurn(caller=request.caller, session_id=request.session_id, turn_id=turn_id,
                           message=request.message, idempotency_key=request.idempotency_key, connection=connection,
-                          interrupt_responses=responses_of(request.interrupt_responses))
+                          interrupt_responses=responses_of(request.interrupt_responses),
+                          output_schema=request.output_schema)
         self.queue.check(turn)  # refused before anything is written or announced
         ledger = self.ledger(request.caller, request.session_id, deadline)
         entry, ours = ledger.claim(turn_id, asked(request), "queued", None)
@@ -194,7 +198,8 @@ class TurnService:
         if entry.status == "done":
             return dict(entry.document["reply"])
         request = TurnRequest(turn.caller, turn.session_id, turn.message or "",
-                              interrupt_responses=answers_of(turn.interrupt_responses))
+                              interrupt_responses=answers_of(turn.interrupt_responses),
+                              output_schema=turn.output_schema)
         store = self.conversations.store
         try:
             with store.only_while_recorded(turn.caller, turn.session_id, record_name(turn.turn_id)):

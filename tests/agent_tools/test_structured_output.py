@@ -62,7 +62,9 @@ def test_a_wrong_attempt_goes_back_to_the_model_with_the_schemas_complaint(model
 
 
 def test_a_model_that_never_satisfies_the_schema_fails_the_turn(model_server: ModelServer) -> None:
-    model_server.queue(*[Reply.call_tool(OUTPUT_TOOL_NAME, {"decision": "maybe", "reason": "?"})] * 8)
+    # (then text: the test model's own answer would fit the schema)
+    model_server.queue(*[Reply.call_tool(OUTPUT_TOOL_NAME, {"decision": "maybe", "reason": "?"})] * 8,
+                       *[Reply.say("I cannot decide that.")] * 2)
     with pytest.raises(StructuredOutputException):
         ask(model_server, DECISION)
 

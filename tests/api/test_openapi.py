@@ -12,6 +12,7 @@ from twin.events import routes as twin_routes
 EXPECTED = {
     ("POST", "/sessions/{session_id}/messages"), ("GET", "/sessions/{session_id}/messages"),
     ("DELETE", "/sessions/{session_id}"), ("GET", "/sessions/{session_id}/turns/{turn_id}"),
+    ("GET", "/sessions/{session_id}/state"),
     ("GET", "/memory"), ("DELETE", "/memory"), ("DELETE", "/memory/{fact_id}"),
     ("GET", "/usage"), ("DELETE", "/sessions/{session_id}/turns/{turn_id}"),
 }

@@ -9,6 +9,7 @@ ROUTES = {
     ("GET", "/sessions/{session_id}/messages"),
     ("DELETE", "/sessions/{session_id}"),
     ("GET", "/sessions/{session_id}/turns/{turn_id}"),
+    ("GET", "/sessions/{session_id}/state"),
     ("GET", "/memory"),
     ("DELETE", "/memory"),
     ("DELETE", "/memory/{fact_id}"),

@@ -18,6 +18,7 @@ import aiohttp
 import pytest
 from model_timing import TimedModel
 
+from tests.fixtures.mcp_server import OrdersMcpServer
 from twin.config import Config
 from twin.server import Twin, TwinThread
 from twin.terminal import Terminal
@@ -57,9 +58,22 @@ def function_env(model: TimedModel, sessions: Path, **extra: str) -> dict[str, s
 
 
 @pytest.fixture(scope="package")
-def running(model: TimedModel, sessions: Path) -> Iterator[TwinThread]:
+def orders_mcp_server() -> Iterator[OrdersMcpServer]:
+    """The MCP server the twin's function is configured with (MCP_SERVERS)."""
+    with OrdersMcpServer() as server:
+        yield server
+
+
+# The user's agent, as docs/agent.md configures it: the example tool modules and an MCP server.
+def your_agent_env(mcp: OrdersMcpServer) -> dict[str, str]:
+    return {"AGENT_TOOLS": "agent_tools.orders,agent_tools.tasks",
+            "MCP_SERVERS": json.dumps({"mcpServers": {"orders": {"url": mcp.url, "tools": ["lookup_order"]}}})}
+
+
+@pytest.fixture(scope="package")
+def running(model: TimedModel, sessions: Path, orders_mcp_server: OrdersMcpServer) -> Iterator[TwinThread]:
     config = Config(port=0, workers=4, turn_workers=2, function_timeout=FUNCTION_TIMEOUT, turn_timeout=300.0)
-    runner = TwinThread(config, function_env(model, sessions), Lines())
+    runner = TwinThread(config, function_env(model, sessions, **your_agent_env(orders_mcp_server)), Lines())
     with runner:
         yield runner
 

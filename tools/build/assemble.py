@@ -23,7 +23,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 # Our packages under the code root (template CodeUri: src/); the handler is handler.app.
-OUR_PACKAGES = ("agent", "handler")
+OUR_PACKAGES = ("agent", "handler", "agent_tools")  # agent_tools: the user's tool modules (docs/agent.md)
 DEFAULT_TRIM_LISTS = ("trim.txt", "trim-dead.txt")
 
 

@@ -122,6 +122,17 @@ class SessionStore:
             total = repository.message_count(AGENT_ID)
             return HistorySlice(repository.list_messages(session_id, AGENT_ID, limit=limit, offset=start), total)
 
+    def agent_state(self, caller: str, session_id: str, deadline: Deadline) -> dict[str, Any]:
+        """The agent's state (Strands' agent.state) as the last committed turn stored it, from
+        agent.json; no lease. SessionNotFound when the session does not exist."""
+        keys = SessionKeys.of(caller, session_id)
+        with store_errors("reading a session's state"):
+            repository, _, _ = self._open(self.objects.within(deadline), keys)
+            if repository.read_session(session_id) is None:
+                raise SessionNotFound(f"Session {session_id} does not exist.")
+            agent = repository.read_agent(session_id, AGENT_ID)
+        return dict(agent.state) if agent is not None else {}
+
     def delete(self, caller: str, session_id: str, deadline: Deadline) -> None:
         """Delete every object in the session's folder under its lease (SessionBusy while a turn runs)."""
         keys = SessionKeys.of(caller, session_id)
