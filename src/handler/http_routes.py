@@ -15,6 +15,7 @@ from .error_table import ApiError, as_api_error
 from .http_answers import error_response
 from .memory_routes import memory_routes
 from .schemas import hint
+from .session_list_routes import session_list_routes
 from .session_routes import session_routes
 from .turn_service import TurnService
 
@@ -27,6 +28,7 @@ def http_api(turns: TurnService, conversations: Conversations, memory: CallerMem
     app = APIGatewayHttpResolver(enable_validation=True)
     app.include_router(session_routes(turns, conversations, deployed, max_message_chars))
     app.include_router(memory_routes(memory, deployed))
+    app.include_router(session_list_routes(conversations.store, deployed))
 
     @app.exception_handler(RequestValidationError)
     def invalid(error: RequestValidationError) -> Response:

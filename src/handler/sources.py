@@ -23,6 +23,7 @@ from agent import CallerMemory, Conversations, Deadline, InvalidRequest
 from .callers import DIRECT_CALLER, EVENTBRIDGE_CALLER, SQS_CALLER
 from .error_table import as_api_error, error_result
 from .schemas import FIELD_HINTS, DirectDelete, DirectHistory, DirectMemory, hint_for
+from .session_list_routes import DIRECT_ACTIONS, DirectSessions, direct_sessions
 from .turn_requests import turn_request
 from .turn_service import TurnRequest, TurnService
 
@@ -64,10 +65,13 @@ class Sources:
             ask = validated(DirectDelete, event)
             conversations.delete(ask.caller, ask.session_id, deadline)
             return {"deleted": ask.session_id}
+        if action in DIRECT_ACTIONS:
+            return direct_sessions(conversations.store, validated(DirectSessions, event), deadline)
         if action in ("get_memory", "forget_fact", "forget_memory"):
             return self._memory(validated(DirectMemory, event), deadline)
         raise InvalidRequest(f"Unknown action {action!r}; use send_message (the default), get_history, "
-                             "delete_session, get_memory, forget_fact, forget_memory or expire_idle_sessions.")
+                             "delete_session, get_memory, forget_fact, forget_memory, list_sessions, get_session, "
+                             "rename_session or expire_idle_sessions.")
 
     def _memory(self, ask: DirectMemory, deadline: Deadline) -> dict[str, Any]:
         memory = self.memory

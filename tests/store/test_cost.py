@@ -12,7 +12,9 @@ from agent.store.keys import caller_segment
 from .helpers import BUCKET, CALLER, NEVER, chat, history_texts, make_agent, seed
 
 # lease PUT, GET session.json + agent.json, PUT 2 messages, PUT agent.json, lease DELETE
-PLAIN_TURN = {"PutObject": 4, "GetObject": 2, "DeleteObject": 1}
+# The lease (put, delete), two messages, agent.json, the session's new list entry (a PUT) and
+# the removal of its previous one (DeleteObjects), after the two reads.
+PLAIN_TURN = {"PutObject": 5, "GetObject": 2, "DeleteObject": 1, "DeleteObjects": 1}
 
 
 @pytest.mark.parametrize("history", [10, 100, 400])
