@@ -76,15 +76,22 @@ def write_listing(objects: ObjectStore, keys: SessionKeys, repository: TurnRepos
     if new is None or new_key is None:
         return
     before = previous_entry(repository)
-    writes = [(new_key, b"")]
+    writes = [(new_key, b"{}")]  # JSON, as every object of the store is
     if before is None or day_of(before.updated_ms) != day_of(new.updated_ms):
-        writes.append((marker(keys, day_of(new.updated_ms)), b""))
+        writes.append((marker(keys, day_of(new.updated_ms)), b"{}"))
     old = (repository.agents[AGENT_ID].stored or {}).get(LISTING)
     if isinstance(old, str) and old != new_key:
         objects.put_many(writes)  # first: a failure here leaves the old entry, not none
         objects.delete([old])
     else:
         objects.put_many(writes)
+
+
+def listing_keys(agent: Doc | None, keys: SessionKeys) -> list[str]:
+    """A deleted session's list entry, and the marker of its last day (older ones: the sweep's)."""
+    listing = (agent or {}).get(LISTING)
+    entry = parse_entry(listing) if isinstance(listing, str) else None
+    return [] if entry is None else [str(listing), marker(keys, day_of(entry.updated_ms))]
 
 
 def titles_of(stored: Doc | None) -> dict[str, str]:
@@ -175,7 +182,7 @@ def index_session(store: Any, objects: ObjectStore, keys: SessionKeys) -> bool:
                 return False  # not a session, or listed already
             entry = entry_of(objects, keys, session, agent)
             key = entry.key(keys.segment)
-            objects.put_many([(key, b""), (marker(keys, day_of(entry.updated_ms)), b"")])
+            objects.put_many([(key, b"{}"), (marker(keys, day_of(entry.updated_ms)), b"{}")])
             if objects.put_if_match(keys.agent(AGENT_ID), encode({**document, LISTING: key}), agent.etag) is None:
                 objects.delete([key])  # a turn committed meanwhile: its own entry stands
                 return False

@@ -136,8 +136,7 @@ class SessionStore:
         with self.leased(keys, objects), store_errors("deleting a session"):
             agent = decode(objects.get(keys.agent(AGENT_ID)))
             found = [o.key for o in objects.list(keys.folder)]
-            listing = (agent or {}).get(catalog.LISTING)
-            objects.delete(found + ([listing] if isinstance(listing, str) else []))
+            objects.delete(found + catalog.listing_keys(agent, keys))
         if not found:
             raise SessionNotFound(f"Session {session_id} does not exist.")
         with store_errors("forgetting a session's title"):
