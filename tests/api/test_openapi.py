@@ -13,6 +13,7 @@ EXPECTED = {
     ("POST", "/sessions/{session_id}/messages"), ("GET", "/sessions/{session_id}/messages"),
     ("DELETE", "/sessions/{session_id}"), ("GET", "/sessions/{session_id}/turns/{turn_id}"),
     ("GET", "/memory"), ("DELETE", "/memory"), ("DELETE", "/memory/{fact_id}"),
+    ("GET", "/sessions"), ("GET", "/sessions/{session_id}"), ("PATCH", "/sessions/{session_id}"),
 }
 
 

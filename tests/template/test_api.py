@@ -12,6 +12,9 @@ ROUTES = {
     ("GET", "/memory"),
     ("DELETE", "/memory"),
     ("DELETE", "/memory/{fact_id}"),
+    ("GET", "/sessions"),
+    ("GET", "/sessions/{session_id}"),
+    ("PATCH", "/sessions/{session_id}"),
 }
 WEBSOCKET_ROUTES = {"$connect", "$disconnect", "sendMessage", "$default"}
 
