@@ -92,15 +92,16 @@ def fill(store: SessionStore, s3: Any, sessions: int, idle: int, clock: Clock) -
     template = {key: s3.get_object(Bucket=BUCKET, Key=key)["Body"].read()
                 for key in (o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET, Prefix="")["Contents"])}
     recent = int((clock.now + 40 * 86_400) * 1000)
+    root = f"{store.settings.session_prefix.strip('/')}/"  # the store's keys are relative to its prefix
 
     def active(n: int) -> None:
         keys = SessionKeys.of(f"caller-{n % 1000}", f"active-{n}")
         for key, body in template.items():
             if "/session_idle-0/" in key:
-                s3.put_object(Bucket=BUCKET, Key=keys.folder + key.split("/session_idle-0/", 1)[1], Body=body)
+                s3.put_object(Bucket=BUCKET, Key=root + keys.folder + key.split("/session_idle-0/", 1)[1], Body=body)
         entry = Entry(keys.session_id, recent, 2, recent, "hello")
-        s3.put_object(Bucket=BUCKET, Key=entry.key(keys.segment), Body=b"{}")
-        s3.put_object(Bucket=BUCKET, Key=marker(keys, day_of(recent)), Body=b"{}")
+        s3.put_object(Bucket=BUCKET, Key=root + entry.key(keys.segment), Body=b"{}")
+        s3.put_object(Bucket=BUCKET, Key=root + marker(keys, day_of(recent)), Body=b"{}")
 
     with ThreadPoolExecutor(16) as pool:
         list(pool.map(active, range(sessions - idle)))
