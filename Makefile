@@ -117,6 +117,11 @@ bench-stream: setup ## WebSocket streaming on the twin: first-token-to-first-del
 
 bench-store: setup ## S3 requests and storage time per turn, this store vs Strands' stock S3SessionManager (moto, ~1 min)
 	$(UV) run --frozen python tools/bench_store.py $(BENCH_STORE_ARGS)
+	$(UV) run --frozen python tools/bench_sessions.py
+
+.PHONY: reindex
+reindex: setup ## list the sessions written before the session list (once, after upgrading; SESSION_BUCKET or SESSION_DIR)
+	$(UV) run --frozen python tools/reindex.py
 
 # ---- artifact build, size, cold start (issue 3) -------------------------------
 # `sam build` (no Docker, any host Python >= 3.11) runs build-AgentFunction through

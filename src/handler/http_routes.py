@@ -20,6 +20,7 @@ from .http_answers import error_response
 from .memory_routes import memory_routes
 from .openapi_contract import contract
 from .schemas import hint
+from .session_list_routes import session_list_routes
 from .session_routes import session_routes, wants_async
 from .turn_service import TurnService
 from .usage_routes import usage_routes
@@ -39,6 +40,7 @@ def http_api(turns: TurnService, conversations: Conversations, memory: CallerMem
     app.include_router(memory_routes(memory, deployed))
     app.include_router(usage_routes(turns.usage, deployed))
     app.include_router(cancel_routes(turns, deployed))
+    app.include_router(session_list_routes(conversations.store, deployed))
 
     @app.exception_handler(RequestValidationError)
     def invalid(error: RequestValidationError) -> Response:

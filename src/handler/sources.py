@@ -23,6 +23,7 @@ from agent import CallerMemory, Conversations, Deadline, InvalidRequest
 from .callers import DIRECT_CALLER, EVENTBRIDGE_CALLER, SQS_CALLER
 from .error_table import as_api_error, error_result
 from .schemas import FIELD_HINTS, DirectCancel, DirectDelete, DirectHistory, DirectMemory, DirectUsage, hint_for
+from .session_list_routes import DIRECT_ACTIONS, DirectSessions, direct_sessions
 from .turn_requests import turn_request
 from .turn_service import TurnRequest, TurnService
 from .usage_routes import usage_body
@@ -65,13 +66,15 @@ class Sources:
             ask = validated(DirectDelete, event)
             conversations.delete(ask.caller, ask.session_id, deadline)
             return {"deleted": ask.session_id}
+        if action in DIRECT_ACTIONS:
+            return direct_sessions(conversations.store, validated(DirectSessions, event), deadline)
         if action in ("get_memory", "forget_fact", "forget_memory"):
             return self._memory(validated(DirectMemory, event), deadline)
         if action in ("get_usage", "cancel_turn"):
             return self._spend(action, event, deadline)
         raise InvalidRequest(f"Unknown action {action!r}; use send_message (the default), get_history, "
-                             "delete_session, get_memory, forget_fact, forget_memory, get_usage, cancel_turn "
-                             "or expire_idle_sessions.")
+                             "delete_session, get_memory, forget_fact, forget_memory, list_sessions, get_session, "
+                             "rename_session, get_usage, cancel_turn or expire_idle_sessions.")
 
     def _spend(self, action: str, event: dict[str, Any], deadline: Deadline) -> dict[str, Any]:
         """get_usage: GET /usage's body; cancel_turn: DELETE .../turns/{turn_id}'s."""

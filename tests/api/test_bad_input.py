@@ -105,7 +105,7 @@ def test_unknown_route_is_404_and_wrong_method_is_405_with_the_routes_allow_list
     assert headers["Allow"] == "GET, POST"
     status, headers, body = api.request("POST", f"/sessions/{SESSION}", {"message": "hi"})
     assert_error(status, body, 405, "method_not_allowed")
-    assert headers["Allow"] == "DELETE"
+    assert headers["Allow"] == "DELETE, GET, PATCH"
     status, headers, _ = api.request("PUT", "/memory")
     assert status == 405 and headers["Allow"] == "DELETE, GET"
     assert stored_files(session_dir) == []

@@ -15,6 +15,7 @@ EXPECTED = {
     ("GET", "/sessions/{session_id}/state"),
     ("GET", "/memory"), ("DELETE", "/memory"), ("DELETE", "/memory/{fact_id}"),
     ("GET", "/usage"), ("DELETE", "/sessions/{session_id}/turns/{turn_id}"),
+    ("GET", "/sessions"), ("GET", "/sessions/{session_id}"), ("PATCH", "/sessions/{session_id}"),
 }
 
 

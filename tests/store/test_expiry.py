@@ -66,7 +66,7 @@ def test_a_sweep_out_of_time_resumes_where_it_stopped_and_always_progresses(
 ) -> None:
     for n in range(4):
         chat(store, f"old{n}", "hello", model_server)
-    store.change_caller_document("nobody-left", "memory", lambda _: {"facts": []}, NEVER)
+    store.change_caller_document(CALLER, "memory", lambda _: {"facts": []}, NEVER)  # goes with the last session
     future = utcnow() + timedelta(days=store.settings.session_ttl_days, seconds=5)
 
     runs, deleted = 0, []
@@ -88,6 +88,8 @@ def test_a_callers_documents_go_once_the_caller_has_no_session_left(
     store: SessionStore, backend: Backend, model_server: ModelServer
 ) -> None:
     for caller in (CALLER, "gone", "fresh"):
+        if caller != CALLER:  # the sweep judges a caller's documents when it deletes their last session
+            chat(store, "s0", "hello", model_server, caller=caller)
         store.change_caller_document(caller, "memory", lambda _: {"facts": ["likes tea"]}, NEVER)
     chat(store, "s1", "hello", model_server)  # CALLER still has a session: a busy one, below
     busy = store.leases.take(store.objects, SessionKeys.of(CALLER, "s1").lease)
@@ -98,7 +100,7 @@ def test_a_callers_documents_go_once_the_caller_has_no_session_left(
         caller_segment(c) for c in (CALLER, "gone", "fresh")
     }
 
-    assert store.expire_idle(utcnow() + ttl + timedelta(seconds=5), NEVER) == []  # s1 is busy
+    assert sorted(store.expire_idle(utcnow() + ttl + timedelta(seconds=5), NEVER)) == ["fresh/s0", "gone/s0"]
     assert store.caller_document(CALLER, "memory", NEVER) == {"facts": ["likes tea"]}
     assert store.caller_document("gone", "memory", NEVER) is None
     assert store.caller_document("fresh", "memory", NEVER) is None

@@ -83,7 +83,7 @@ def test_reads_inside_a_turn_see_its_buffered_writes(
         assert repository.read_message("s1", "default", 1).message["role"] == "assistant"
         assert [m.message_id for m in repository.list_messages("s1", "default")] == [0, 1]
         assert [key.rsplit("/", 1)[-1] for key in backend.stored()] == ["session_s1.lease"]
-    assert len(backend.stored()) == 4  # session.json, agent.json, two messages; the lease is gone
+    assert len(backend.stored()) == 6  # session.json, agent.json, two messages, list entry, day marker; no lease
 
 
 def test_callers_cannot_reach_each_others_sessions_whatever_their_names(

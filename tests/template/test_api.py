@@ -15,6 +15,9 @@ ROUTES = {
     ("DELETE", "/memory/{fact_id}"),
     ("GET", "/usage"),
     ("DELETE", "/sessions/{session_id}/turns/{turn_id}"),
+    ("GET", "/sessions"),
+    ("GET", "/sessions/{session_id}"),
+    ("PATCH", "/sessions/{session_id}"),
 }
 WEBSOCKET_ROUTES = {"$connect", "$disconnect", "sendMessage", "$default", "cancelTurn"}
 

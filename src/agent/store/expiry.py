@@ -1,20 +1,28 @@
-"""Expiry: idle sessions go whole, never in parts; so do what outlives them.
+"""Expiry: idle sessions go whole, never in parts; so do what outlives them. The cost follows
+the sessions that became idle, not the bucket.
 
 An S3 lifecycle rule ages each object on its own and would cut the oldest messages out of a live
-session; the sweep judges a session by its newest object (its lease included) instead. It lists
-the whole store in key order, once, and re-checks each candidate under the session's lease, so a
-turn that starts meanwhile either blocks the deletion or follows it. It also deletes:
+session; the sweep judges whole sessions instead. A turn writes a marker for its day, once a day
+per session (``.activity/<day>/<caller>/<session_id>``, session_list.py). The sweep reads the
+markers of the days up to the cutoff's (normally the one day that just expired) and, for each,
+the session's agent.json, which names its last activity:
 
-- a caller document (memory.json) last changed before the TTL, once its caller has no session
-  left (checked again, then deleted with delete_if_match, so a change made meanwhile survives);
-- a connection binding older than a day (API Gateway connections last two hours at most).
+- active on a later day: the marker is stale (a newer one exists) and goes; the session stays;
+- last active before the cutoff: the session is deleted under its lease (expire re-checks its
+  newest object, so a turn that starts meanwhile either blocks the deletion or follows it), with
+  its list entry and its title; then the marker goes;
+- last active on the cutoff's day, after the cutoff, or busy: the marker stays for the next run.
 
-A large store is swept over several runs: the listing stops at half the time given and the next
-run resumes after the last key listed (the cursor object ``.expiry-sweep-cursor``); deleting stops
-when the time is up, the next run listing the same range again. Every run deletes at least one
-thing it finds idle, so each run makes progress.
+It also deletes a caller document (memory.json, titles.json) last changed before the TTL once
+its caller has no session left (checked when the sweep deletes that caller's session), and
+connection bindings older than a day (``.connections/``: live connections only).
+
+Resumable: a run out of time stores the day and the last marker it finished in
+``.expiry-sweep-cursor``; the next run resumes there. Every run deletes at least one thing it
+finds idle, so each run makes progress.
 """
 
+import json
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -22,95 +30,132 @@ from typing import TYPE_CHECKING
 
 from ..deadline import Deadline
 from ..errors import SessionBusy
+from . import catalog
+from .documents import decode
 from .failures import store_errors
-from .keys import CONNECTIONS, SESSION_PREFIX, SWEEP_CURSOR, SessionKeys, parse_caller_document, parse_session_key
+from .keys import CONNECTIONS, SESSION_PREFIX, SWEEP_CURSOR, SessionKeys, parse_session_key
 from .objects import ObjectStore
+from .session_list import ACTIVITY, TITLES, day_of, parse_marker, titles_key
 
 if TYPE_CHECKING:
     from .sessions import SessionStore
 
 logger = logging.getLogger(__name__)
 CONNECTION_TTL = timedelta(days=1)
+CALLER_DOCUMENTS = ("memory", TITLES)
 
 
 @dataclass
-class Listing:
-    """What one listing found after the cursor, and where it stopped (None: at the end)."""
+class Sweep:
+    """One run: what it deleted, and whether it ran out of time."""
 
-    sessions: dict[SessionKeys, datetime] = field(default_factory=dict)  # newest object of each
-    documents: list[str] = field(default_factory=list)  # caller documents unchanged since the cutoff
-    connections: list[str] = field(default_factory=list)  # bindings older than CONNECTION_TTL
-    last_key: str | None = None
+    store: "SessionStore"
+    objects: ObjectStore
+    now: datetime
+    cutoff: datetime
+    deadline: Deadline
+    deleted: list[str] = field(default_factory=list)
+    others: int = 0  # markers, documents and connections deleted
+    callers: set[str] = field(default_factory=set)  # segments that lost a session
+
+    def out_of_time(self) -> bool:  # but never before the run has deleted something
+        return bool(self.deleted or self.others) and self.deadline.expired()
 
 
 def expire_idle(store: "SessionStore", now: datetime, deadline: Deadline) -> list[str]:
     """Delete whole idle sessions; ``caller/session_id`` of each one deleted."""
     now = now if now.tzinfo else now.replace(tzinfo=UTC)
     cutoff = now - timedelta(days=store.settings.session_ttl_days)
-    objects = store.objects.within(deadline)
-    with store_errors("listing sessions"):
-        stored_cursor = objects.get(SWEEP_CURSOR)
-        cursor = stored_cursor.body.decode() or None if stored_cursor else None
-        found = survey(objects, cursor, deadline, cutoff, now - CONNECTION_TTL)
-    deleted: list[str] = []
-    others = 0  # documents and connections deleted
+    sweep = Sweep(store, store.objects.within(deadline), now, cutoff, deadline)
+    objects = sweep.objects
+    with store_errors("expiring idle sessions"):
+        day, after = read_cursor(objects)
+        day = day or first_day(objects, None)
+        last_day = cutoff.strftime("%Y-%m-%d")
+        while day is not None and day <= last_day:
+            stopped_at = sweep_day(sweep, day, after)
+            if stopped_at is not None:
+                objects.put(SWEEP_CURSOR, json.dumps({"day": day, "after": stopped_at}).encode())
+                return sweep.deleted
+            day, after = first_day(objects, day), None
+        objects.delete([SWEEP_CURSOR])
+        for segment in sorted(sweep.callers):
+            for name in CALLER_DOCUMENTS:
+                sweep.others += expire_document(objects, f"{segment}/{name}.json", cutoff)
+        expire_connections(sweep)
+    return sweep.deleted
 
-    def out_of_time() -> bool:  # but never before the run has deleted something
-        return bool(deleted or others) and deadline.expired()
 
-    finished = True
-    for keys in sorted(found.sessions, key=lambda k: (k.segment, k.session_id)):
-        if out_of_time():
-            finished = False
+def read_cursor(objects: ObjectStore) -> tuple[str | None, str | None]:
+    stored = objects.get(SWEEP_CURSOR)
+    try:
+        cursor = json.loads(stored.body) if stored else {}
+        return str(cursor["day"]), cursor.get("after")
+    except (ValueError, KeyError, TypeError):
+        return None, None  # none, or an older sweep's: start from the oldest marker
+
+
+def first_day(objects: ObjectStore, after_day: str | None) -> str | None:
+    """The oldest day with a marker (after ``after_day``): one LIST request."""
+    start = f"{ACTIVITY}{after_day}0" if after_day else None  # "0" sorts after "/": past that day
+    for listed in objects.list(ACTIVITY, start_after=start):
+        return listed.key[len(ACTIVITY):].split("/", 1)[0]
+    return None
+
+
+def sweep_day(sweep: Sweep, day: str, after: str | None) -> str | None:
+    """Check the sessions a day's markers name; the last marker finished if out of time, else None."""
+    done: list[str] = []
+    stopped_at = None
+    for listed in sweep.objects.list(f"{ACTIVITY}{day}/", start_after=after):
+        if sweep.out_of_time():
+            stopped_at = done[-1] if done else after or listed.key
             break
-        if found.sessions[keys] < cutoff and expire(store, objects, keys, cutoff):
-            deleted.append(keys.label)
-    with store_errors("expiring caller documents and connections"):
-        for key in found.documents:
-            if out_of_time():
-                finished = False
-                break
-            others += expire_document(objects, key, cutoff)
-        if found.connections and out_of_time():
-            finished = False
-        elif found.connections:
-            objects.delete(found.connections)
-            logger.info("deleted %d old connection bindings", len(found.connections))
-            others += len(found.connections)
-        resume = found.last_key if finished else cursor
-        if resume is None:
-            objects.delete([SWEEP_CURSOR])
-        else:
-            objects.put(SWEEP_CURSOR, resume.encode())
-    return deleted
+        keys = parse_marker(listed.key)
+        if keys is None or check(sweep, keys, day):
+            done.append(listed.key)
+    sweep.objects.delete(done)
+    sweep.others += len(done)
+    return stopped_at
 
 
-def survey(objects: ObjectStore, cursor: str | None, deadline: Deadline, cutoff: datetime,
-           connection_cutoff: datetime) -> Listing:
-    found, started = Listing(), deadline.remaining()
-    for listed in objects.list("", start_after=cursor):
-        session, document = parse_session_key(listed.key), parse_caller_document(listed.key)
-        if session is not None:
-            keys = session[0]
-            found.sessions[keys] = max(listed.last_modified, found.sessions.get(keys, listed.last_modified))
-        elif document is not None and listed.last_modified < cutoff:
-            found.documents.append(listed.key)
-        elif listed.key.startswith(CONNECTIONS) and listed.last_modified < connection_cutoff:
-            found.connections.append(listed.key)
-        if deadline.at is not None and deadline.remaining() <= started / 2:
-            found.last_key = listed.key
-            break
-    return found
+def check(sweep: Sweep, keys: SessionKeys, day: str) -> bool:
+    """Whether the marker has done its work (its session is gone, expired now, or active since)."""
+    objects = sweep.objects
+    agent = decode(objects.get(keys.agent(catalog.AGENT_ID)))
+    listing = (agent or {}).get(catalog.LISTING)
+    entry = catalog.parse_entry(listing) if isinstance(listing, str) else None
+    if agent is not None and entry is not None and day_of(entry.updated_ms) > day:
+        return True  # active on a later day, whose marker will judge it
+    if entry is not None and entry.updated_ms >= sweep.cutoff.timestamp() * 1000:
+        return False  # active today, after the cutoff: judged again tomorrow
+    if not expire(sweep.store, objects, keys, sweep.cutoff, listing if isinstance(listing, str) else None):
+        return agent is None and not any(True for _ in objects.list(keys.folder))
+    sweep.deleted.append(keys.label)
+    sweep.callers.add(keys.segment)
+    catalog.set_title(objects, titles_key(keys.segment), keys.session_id, None)
+    return True
 
 
-def expire(store: "SessionStore", objects: ObjectStore, keys: SessionKeys, cutoff: datetime) -> bool:
-    """Delete the session if it is still idle, under its lease; False if busy or used since."""
+def expire_connections(sweep: Sweep) -> None:
+    """Bindings older than a day: API Gateway connections last two hours at most."""
+    if sweep.out_of_time():
+        return
+    old = [o.key for o in sweep.objects.list(CONNECTIONS) if o.last_modified < sweep.now - CONNECTION_TTL]
+    if old:
+        sweep.objects.delete(old)
+        logger.info("deleted %d old connection bindings", len(old))
+        sweep.others += len(old)
+def expire(store: "SessionStore", objects: ObjectStore, keys: SessionKeys, cutoff: datetime,
+           listing: str | None = None) -> bool:
+    """Delete the session (and its list entry) if it is still idle, under its lease; False if busy
+    or used since."""
     try:
         with store.leased(keys, objects), store_errors("expiring a session"):
             stored = list(objects.list(keys.folder))
             if not stored or max(o.last_modified for o in stored) >= cutoff:
                 return False  # only a stale lease (now released), or used since the listing
-            objects.delete([o.key for o in stored])
+            objects.delete([o.key for o in stored] + ([listing] if listing else []))
     except SessionBusy:
         return False
     logger.info("expired idle session %s", keys.label)

@@ -31,7 +31,7 @@ Strands' own S3/File repositories it changes only *when* and *how much* is read 
 import dataclasses
 import json
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,6 +50,7 @@ Doc = dict[str, Any]
 SNAPSHOT = "_snapshot"
 COMMIT = "_commit"
 VOID = "_void"  # a fence where there was no agent.json: restores as none
+LISTING = "_listing"  # the key of the session's entry in its caller's list (session_list.py)
 # Resolving an unanswered commit (read back, then fence) gets this long: the commit point's own
 # write is given the turn's deadline less this, so the answer still comes before it.
 CHECK_SECONDS = 1.0
@@ -97,6 +98,10 @@ class TurnRepository(SessionRepository):
         self.new_session: Doc | None = None
         self.agents = {agent_id: AgentRecord.of(stored) for agent_id, stored in agents.items()}
         self.commit_id = uuid.uuid4().hex
+        # Given the committed message count, the key of the session's list entry (session_list.py):
+        # written into agent.json, so the next turn knows which entry it replaces.
+        self.listing: Callable[[int], str] | None = None
+        self.written_listing: str | None = None
 
     # ---- what is committed -------------------------------------------------------------------
     def _agent(self, agent_id: str) -> AgentRecord:
@@ -208,7 +213,7 @@ class TurnRepository(SessionRepository):
         agent = record.pending or record.stored
         if agent is None:
             raise SessionException("an agent has messages but no agent record")
-        document = {k: v for k, v in agent.items() if k not in (SNAPSHOT, COMMIT)}
+        document = {k: v for k, v in agent.items() if k not in (SNAPSHOT, COMMIT, LISTING)}
         known = {**record.known, **record.pending_messages}
         count = max([record.count or 0, *(i + 1 for i in known)])
         offset = int((document.get("conversation_manager_state") or {}).get("removed_message_count", 0))
@@ -216,6 +221,8 @@ class TurnRepository(SessionRepository):
         if all(i in known for i in window):  # else the next restore reads the stock way
             document[SNAPSHOT] = {"message_count": count, "offset": window.start,
                                   "messages": [known[i] for i in window]}
+        if self.listing is not None:
+            self.written_listing = document[LISTING] = self.listing(count)
         return document
 
     # ---- SessionRepository: buffered writes, reads that see them -----------------------------

@@ -16,13 +16,17 @@ from strands.types.session import SessionMessage
 from ..deadline import Deadline
 from ..errors import InvalidRequest, SessionBusy, SessionNotFound
 from ..settings import Settings
+from . import catalog
 from . import keys as layout
+from .catalog import SessionPage
 from .documents import UNREAD, Change, Doc, SessionRecords, change_document, decode, encode
 from .failures import SessionDeleted, store_errors
 from .keys import SessionKeys
 from .lease import Clock, Lease, Leases
 from .objects import ObjectStore, StoredObject
 from .repository import TurnRepository
+from .session_list import checked_title as catalog_title
+from .session_list import titles_key
 
 logger = logging.getLogger(__name__)
 AGENT_ID = "default"  # Strands' default agent id: the one agent of each session
@@ -76,6 +80,7 @@ class SessionStore:
         self.settings = settings
         self.leases = Leases(settings.lease_seconds, clock)
         self.queueing_leases = Leases(QUEUEING_SECONDS, clock)
+        self.clock = clock
 
     @contextmanager
     def turn(self, caller: str, session_id: str, deadline: Deadline,
@@ -97,11 +102,13 @@ class SessionStore:
                     objects.delete(repository.leftovers(AGENT_ID))
                 turn = Turn(RepositorySessionManager(session_id, session_repository=repository),
                             decode(document), document_key, document)
+                catalog.prepare_listing(repository, keys, lambda: int(self.clock() * 1000))
             yield turn
             with store_errors("committing a turn"):
                 self.leases.confirm(objects, lease)
                 repository.write_messages()
                 repository.write_commit_point(deadline)
+            self._list_turn(objects, keys, repository)
             # After the commit point: a turn that was not stored changes no fact. Once it is
             # stored, a failure here must not call the turn failed (a retry would run it twice).
             try:
@@ -138,10 +145,52 @@ class SessionStore:
         keys = SessionKeys.of(caller, session_id)
         objects = self.objects.within(deadline)
         with self.leased(keys, objects, deadline), store_errors("deleting a session"):
+            agent = decode(objects.get(keys.agent(AGENT_ID)))
             found = [o.key for o in objects.list(keys.folder)]
-            objects.delete(found)
+            objects.delete(found + catalog.listing_keys(agent, keys))
         if not found:
             raise SessionNotFound(f"Session {session_id} does not exist.")
+        with store_errors("forgetting a session's title"):
+            catalog.set_title(objects, titles_key(keys.segment), session_id, None)
+
+    # ---- the session list (catalog.py, session_list.py) --------------------------------------
+    def list_sessions(self, caller: str, limit: int, cursor: str | None, deadline: Deadline) -> SessionPage:
+        """The caller's sessions, most recent activity first: one LIST and one GET a page."""
+        objects = self.objects.within(deadline)
+        with store_errors("listing sessions"):
+            page, titles = catalog.read_page(objects, caller, limit, cursor)
+            if catalog.is_indexed(titles):
+                return page
+            catalog.reindex_caller(self, objects, layout.caller_segment(caller))  # once per caller
+            return catalog.read_page(objects, caller, limit, cursor)[0]
+
+    def session_summary(self, caller: str, session_id: str, deadline: Deadline) -> dict[str, Any]:
+        keys = SessionKeys.of(caller, session_id)
+        with store_errors("reading a session"):
+            return catalog.summary_of(self.objects.within(deadline), keys, caller)
+
+    def rename(self, caller: str, session_id: str, title: str, deadline: Deadline) -> dict[str, Any]:
+        title = catalog_title(title)
+        keys = SessionKeys.of(caller, session_id)
+        objects = self.objects.within(deadline)
+        with store_errors("renaming a session"):
+            if objects.get(keys.session) is None:
+                raise SessionNotFound(f"Session {session_id} does not exist.")
+            catalog.set_title(objects, titles_key(keys.segment), session_id, title)
+            return catalog.summary_of(objects, keys, caller)
+
+    def reindex(self, deadline: Deadline) -> int:
+        """List every session written before the list existed (make reindex); the number listed."""
+        objects = self.objects.within(deadline)
+        with store_errors("reindexing sessions"):
+            return sum(catalog.reindex_caller(self, objects, segment) for segment in catalog.callers(objects))
+
+    def _list_turn(self, objects: ObjectStore, keys: SessionKeys, repository: TurnRepository) -> None:
+        # After the commit point, like the caller document's changes: the turn is stored.
+        try:
+            catalog.write_listing(objects, keys, repository)
+        except Exception:  # noqa: BLE001
+            logger.warning("the turn was stored but its session list entry was not", exc_info=True)
 
     @contextmanager
     def queueing(self, caller: str, session_id: str, deadline: Deadline) -> Iterator[Deadline]:
