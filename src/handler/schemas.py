@@ -142,7 +142,8 @@ def _usable_schema(schema: dict[str, Any] | None) -> dict[str, Any] | None:
 # A JSON Schema of type object; the reply's "output" satisfies it (agent/structured_output.py).
 OutputSchema = Annotated[dict[str, Any] | None, Field(
     description=f"A JSON Schema (type object, at most {MAX_SCHEMA_BYTES} bytes): the reply then carries "
-                '"output", an object the model produced that satisfies it.')]
+                '"output", an object the model produced that satisfies it.',
+    json_schema_extra={"required": ["type"], "properties": {"type": {"const": "object"}}})]
 
 
 class TurnIn(BaseModel):

@@ -35,8 +35,14 @@ class SessionListOut(BaseModel):
     next_cursor: str | None = Field(description="Pass as ?cursor= for the next page; null on the last page")
 
 
+# What the store's check_title takes, declared for the OpenAPI document (the check's own message
+# is what a client gets): not blank, no control characters, at most 200.
+TITLE_TEXT = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+
+
 class TitleIn(BaseModel):
-    title: str = Field(description="1-200 characters of text")
+    title: str = Field(description="1-200 characters of text",
+                       json_schema_extra={"minLength": 1, "maxLength": 200, "pattern": TITLE_TEXT})
 
 
 class DirectSessions(BaseModel):
