@@ -36,6 +36,7 @@ POLL_SECONDS = 1.0
 UNSEEN_SECONDS = 5.0  # without the HTTP API, how long a turn sent again may stay silent
 PAGE_SIZE = 100
 CLOSED = object()  # put on a connection's frame queue when the connection ends
+TURN_CANCELLED = "turn_cancelled"  # the code of the error frame a stopped turn ends with
 
 
 class Problem(Exception):
@@ -195,6 +196,7 @@ def _host(url: str) -> str:
 class TurnState:
     turn_id: str | None = None
     resent: bool = False
+    accepted: asyncio.Event = field(default_factory=asyncio.Event)  # set with turn_id: it can be stopped
 
 
 class AgentClient:
@@ -205,6 +207,7 @@ class AgentClient:
         self.ws: aiohttp.ClientWebSocketResponse | None = None
         self.frames: asyncio.Queue = asyncio.Queue()
         self.reader: asyncio.Task | None = None
+        self.following: TurnState | None = None  # the turn turn() follows, for cancel_turn
 
     async def __aenter__(self) -> "AgentClient":
         self.http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None, connect=CONNECT_SECONDS))
@@ -268,7 +271,7 @@ class AgentClient:
         asked = {"interrupt_responses": interrupt_responses} if interrupt_responses else {"message": message}
         body = json.dumps({"action": "sendMessage", "session_id": session_id, **asked,
                            "idempotency_key": f"chat-{uuid.uuid4().hex}"})
-        state = TurnState()
+        state = self.following = TurnState()
         for attempt in range(RECONNECTS + 1):
             if attempt:
                 if on_reconnect is not None:
@@ -327,9 +330,22 @@ class AgentClient:
             return None
         if status and status.get("status") == "done":
             return {"type": "reply", "turn_id": turn_id, **status["reply"]}
-        if status and status.get("status") == "failed":
+        if status and status.get("status") in ("failed", "cancelled"):  # cancelled: error.code turn_cancelled
             return {"type": "error", "session_id": session_id, "turn_id": turn_id, "error": status["error"]}
         return None
+
+    async def cancel_turn(self, session_id: str, turn_id: str) -> None:
+        """Ask the server to stop a turn (WebSocket cancelTurn). Nothing comes back for it: the
+        turn ends with its "error" frame, code turn_cancelled (or with its reply, if it ended
+        first); a refusal is an "error" frame that names no turn."""
+        if not self.connected:
+            raise Problem("The connection was lost; the turn could not be stopped.")
+        assert self.ws is not None
+        body = {"action": "cancelTurn", "session_id": session_id, "turn_id": turn_id}
+        try:
+            await self.ws.send_str(json.dumps(body))
+        except (ConnectionError, RuntimeError, aiohttp.ClientError):
+            raise Problem("The connection was lost; the turn could not be stopped.") from None
 
     # ---- the HTTP API -------------------------------------------------------------------------
     async def request(self, method: str, path: str, query: dict[str, Any] | None = None) -> tuple[int, Any]:
@@ -458,6 +474,7 @@ def _follow(frame: Any, session_id: str, state: TurnState, on_delta: Callable[[s
         return None
     if kind == "accepted" and state.turn_id is None:
         state.turn_id = frame.get("turn_id")
+        state.accepted.set()
         return None
     ours = state.turn_id is not None and frame.get("turn_id") == state.turn_id
     if kind == "error" and (ours or frame.get("turn_id") is None):

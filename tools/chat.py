@@ -8,7 +8,8 @@ deltas), then a status line: tokens, messages stored, time.
 
 Deployed, requests are signed with your AWS credentials (the default chain; --profile to pick
 one), or carry --token <JWT> for a stack with AuthMode=JWT. Commands: /history, /new, /session
-<id>, /delete, /help, /quit. Lines can come from a pipe too: each is sent in turn, then the
+<id>, /delete, /help, /quit. Ctrl-C during a reply stops the turn (nothing of it is stored); a
+second Ctrl-C, or one at the prompt, quits. Lines can come from a pipe too: each is sent in turn, then the
 program ends (exit status 1 if a turn failed or the agent could not be reached).
 """
 
@@ -18,16 +19,27 @@ import contextlib
 import json
 import os
 import re
+import signal
 import sys
 import threading
 import time
 import uuid
+from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any, TextIO
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from agent_client import AgentClient, AwsAuth, NoAuth, Problem, Target, TokenAuth, error_line  # noqa: E402
+from agent_client import (  # noqa: E402
+    TURN_CANCELLED,
+    AgentClient,
+    AwsAuth,
+    NoAuth,
+    Problem,
+    Target,
+    TokenAuth,
+    error_line,
+)
 
 SESSION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")
 HELP = """commands:
@@ -40,6 +52,7 @@ HELP = """commands:
 
 
 APPROVE_PROMPT = "  approve? [y/N] (n <reason> to say why) "
+STOP_SECONDS = 5.0  # after Ctrl-C, how long to wait for the frame that says the turn stopped
 
 
 def new_session_id() -> str:
@@ -172,12 +185,16 @@ class Chat:
             new_line[0] = True
 
         try:
-            frame = await self.agent.turn(self.session_id, message, on_delta, on_reconnect, on_restart,
-                                          interrupt_responses)
+            frame = await self.stoppable(self.agent.turn(self.session_id, message, on_delta, on_reconnect,
+                                                         on_restart, interrupt_responses))
         except Problem as problem:
             self.screen.write("\n")
             self.screen.error(str(problem))
             self.failed = True
+            return
+        if frame is None or was_stopped(frame):
+            self.screen.write("\n" if shown else "")
+            self.stopped(frame)
             return
         if frame["type"] == "error":
             self.screen.write("\n" if shown else "")
@@ -194,6 +211,47 @@ class Chat:
         self.screen.note(status_line(frame, time.monotonic() - started))
         if frame.get("interrupts"):
             await self.approve(frame["interrupts"])
+
+    # ---- Ctrl-C during a reply: the turn is stopped, the chat goes on ---------------------------
+    async def stoppable(self, turn: Coroutine[Any, Any, dict[str, Any]]) -> dict[str, Any] | None:
+        """``turn`` followed to its end; but a Ctrl-C meanwhile asks the server to stop it and waits
+        a moment for the frame that says it stopped (None: none came). A second Ctrl-C quits."""
+        following = asyncio.ensure_future(turn)
+        pressed = asyncio.Event()
+        waiting = asyncio.ensure_future(pressed.wait())
+        try:
+            with CtrlC(pressed):
+                await asyncio.wait({following, waiting}, return_when=asyncio.FIRST_COMPLETED)
+                if following.done():
+                    return following.result()
+                return await self.stop(following)
+        finally:
+            for task in (following, waiting):
+                task.cancel()
+
+    async def stop(self, following: asyncio.Future) -> dict[str, Any] | None:
+        """cancelTurn once the turn is known (its "accepted" frame), then its end: the error frame
+        turn_cancelled, or its reply if it ended first. None when neither came in STOP_SECONDS."""
+        state = self.agent.following
+        assert state is not None
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(STOP_SECONDS):
+                accepted = asyncio.ensure_future(state.accepted.wait())
+                try:
+                    await asyncio.wait({following, accepted}, return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    accepted.cancel()
+                if not following.done() and state.turn_id is not None:
+                    await self.agent.cancel_turn(self.session_id, state.turn_id)
+                return await following
+        return None
+
+    def stopped(self, frame: dict[str, Any] | None) -> None:
+        if frame is None:
+            self.screen.note("  · asked the agent to stop the turn; no word back yet "
+                             "(/history shows whether its reply was stored)")
+        else:
+            self.screen.note("  · stopped: the turn was cancelled and nothing of it was stored")
 
     async def approve(self, interrupts: list[dict[str, Any]]) -> None:
         """A paused turn: ask about each tool call (``n <reason>`` denies with a reason the model
@@ -257,6 +315,37 @@ class Chat:
             self.screen.note(f"deleted session {self.session_id}; its next message starts a new conversation")
         else:
             self.screen.note(f"session {self.session_id} has nothing stored; nothing to delete")
+
+
+def was_stopped(frame: dict[str, Any]) -> bool:
+    return frame.get("type") == "error" and (frame.get("error") or {}).get("code") == TURN_CANCELLED
+
+
+class CtrlC:
+    """Inside the block, Ctrl-C sets ``pressed`` and a second one quits (KeyboardInterrupt), where
+    asyncio.run's own handler would end the program at the first. Outside, that handler again."""
+
+    def __init__(self, pressed: asyncio.Event) -> None:
+        self.pressed, self.installed = pressed, False
+        self.before: Any = None
+
+    def _on_ctrl_c(self) -> None:
+        if self.pressed.is_set():
+            raise KeyboardInterrupt
+        self.pressed.set()
+
+    def __enter__(self) -> "CtrlC":
+        self.before = signal.getsignal(signal.SIGINT)
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):  # Windows; not the main thread
+            asyncio.get_running_loop().add_signal_handler(signal.SIGINT, self._on_ctrl_c)
+            self.installed = True
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.installed:
+            asyncio.get_running_loop().remove_signal_handler(signal.SIGINT)
+            if self.before is not None:
+                signal.signal(signal.SIGINT, self.before)
 
 
 def approval_of(said: str) -> tuple[bool, str | None]:
@@ -341,8 +430,10 @@ def run(argv: list[str] | None = None) -> int:
     try:
         return asyncio.run(main(args))
     except KeyboardInterrupt:
-        print()
-        return 130
+        print(flush=True)
+        # The stdin thread may be inside input() holding stdin's lock (a pipe), which the
+        # interpreter's shutdown would wait for and abort on: leave at once, everything is closed.
+        os._exit(130)
 
 
 if __name__ == "__main__":

@@ -2,12 +2,15 @@
 as they stream, the commands, the reference conversation across two runs, one-line errors."""
 
 import asyncio
+import json
 import os
+import signal
 import socket
 import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 
 import pytest
@@ -15,7 +18,7 @@ from agent_client import AgentClient, Target
 from model_server import Reply
 
 from tests.conftest import ROOT
-from tests.polling import until_async
+from tests.polling import until, until_async
 from tests.twin.conftest import history, run, session_id
 
 pytestmark = pytest.mark.slow
@@ -242,3 +245,71 @@ def test_a_frame_delivered_twice_is_shown_once(twin, model):
     code, output = client.finish()
     assert code == 0, output
     assert f"you › Count to twenty.\nagent › {text}\n  · " in output, output
+
+
+def stored(twin, session: str) -> list[tuple[str, str]] | None:
+    """The session's stored messages; None when nothing is stored."""
+    try:
+        with urllib.request.urlopen(f"{twin.url}/sessions/{session}/messages") as response:
+            return [(m["role"], m["text"]) for m in json.load(response)["messages"]]
+    except urllib.error.HTTPError as error:
+        if error.code == 404:
+            return None
+        raise
+
+
+def test_ctrl_c_during_a_reply_stops_the_turn_stores_nothing_and_the_chat_goes_on(twin, model):
+    text = words(100)
+    model.queue(Reply.say(text, word_delay=0.1))  # ~10 s, unless stopped
+    session = session_id()
+    client = Chat("--port", str(twin.port), "--session", session)
+    client.say("Count to a hundred.")
+    client.wait_for("agent › word0 word1")
+    pressed = time.perf_counter()
+    client.process.send_signal(signal.SIGINT)
+    stopped_at = client.wait_for("stopped: the turn was cancelled and nothing of it was stored")
+    assert stopped_at - pressed < 2.5, "the turn did not stop within 2 s"
+    assert stored(twin, session) is None  # nothing of the stopped turn: not even the message
+    until_logged(twin, "WS cancelTurn", session)  # it was stopped by cancelTurn
+
+    client.say("Hello again.")  # the chat goes on: the next message is a turn like any other
+    client.wait_for("agent › Noted: Hello again.")
+    code, output = client.finish()
+    assert code == 0, output
+    assert text not in output and "Traceback" not in output
+    assert stored(twin, session) == [("user", "Hello again."), ("assistant", "Noted: Hello again.")]
+
+
+def test_a_second_ctrl_c_during_a_reply_quits(twin, model):
+    model.queue(Reply.say(words(100), word_delay=0.1))
+    session = session_id()
+    known = set(twin.connections.live)
+    client = Chat("--port", str(twin.port), "--session", session)
+    connection = new_connection(twin, known)
+    client.say("Count to a hundred.")
+    client.wait_for("agent › word0")
+    twin.connections.slow[connection] = 3.0  # the frame saying the turn stopped comes late
+    client.process.send_signal(signal.SIGINT)
+    until_logged(twin, "WS cancelTurn", session)  # the first Ctrl-C was taken: the turn is being stopped
+    client.process.send_signal(signal.SIGINT)
+    code = client.process.wait(10)
+    client.reader.join(5)
+    assert code == 130, client.output
+    assert "Traceback" not in client.output and "Fatal" not in client.output, client.output
+
+
+def test_ctrl_c_at_the_prompt_quits(twin):
+    client = Chat("--port", str(twin.port), "--session", session_id())
+    client.say("Hello.")
+    client.wait_for("messages stored")
+    client.process.send_signal(signal.SIGINT)
+    code = client.process.wait(10)
+    client.reader.join(5)
+    assert code == 130, client.output
+    assert "Traceback" not in client.output and "Fatal" not in client.output, client.output
+
+
+def until_logged(twin, text: str, session: str) -> None:
+    """The twin's terminal showed ``text`` on a line of ``session``."""
+    until(lambda: any(text in line and f"session={session}" in line for line in list(twin.terminal.lines)),
+          timeout=30, what=f"{text} for {session} in the twin's terminal")

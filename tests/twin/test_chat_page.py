@@ -4,7 +4,8 @@ watched as the reply arrives.
 
 `make browser` installs chromium (apt-get, as root; `make test` runs it first). Without it these
 tests fail when CI=true and are skipped otherwise, saying why. Screenshots go to build/:
-chat-page.png (a finished reply) and chat-page-streaming.png (one half shown).
+chat-page.png (a finished reply), chat-page-streaming.png (one half shown), chat-page-stop.png (the
+Stop button) and chat-page-stopped.png (a reply stopped).
 """
 
 import json
@@ -318,3 +319,52 @@ def replies_meta(page: Any) -> list[str]:
     """The line under each of the two replies, but its time (the reply's frame and the history
     may tell a minute apart)."""
     return [page.locator(".msg").nth(n).locator(".meta").text_content().split(" · ", 1)[1] for n in (1, 3)]
+
+
+def test_stop_ends_a_streaming_reply_as_stopped_stores_nothing_and_the_next_message_works(page, twin, model):
+    received: list[dict[str, Any]] = []
+    sent: list[dict[str, Any]] = []
+    page.on("websocket", lambda ws: (ws.on("framereceived", lambda data: received.append(json.loads(data))),
+                                     ws.on("framesent", lambda data: sent.append(json.loads(data)))))
+    session = session_id()
+    open_chat(page, session)
+    send(page, "Hey, my name is Arindam.")
+    until_the_turn_ends(page)
+    assert page.locator("#stop").is_hidden(), "Stop is shown with no reply streaming"
+
+    text = " ".join(f"word{n}" for n in range(100))
+    model.queue(Reply.say(text, word_delay=0.1))  # ~10 s, unless stopped
+    send(page, "Count to a hundred.")
+    page.wait_for_selector('.msg[data-state="streaming"]')
+    stop = page.get_by_role("button", name="Stop")  # labelled, and reached from the message box by Tab
+    assert stop.is_visible() and page.locator("#send").is_hidden()
+    screenshot(page, "chat-page-stop.png")
+    page.keyboard.press("Tab")
+    assert page.evaluate("() => document.activeElement.id") == "stop"
+    pressed = time.perf_counter()
+    page.keyboard.press("Enter")
+    page.wait_for_selector('.msg[data-state="stopped"]', timeout=5000)
+    assert time.perf_counter() - pressed < 2.5, "the turn did not stop within 2 s"
+
+    turn_id = next(f["turn_id"] for f in received if f.get("type") == "accepted" and f["session_id"] == session
+                   and f["turn_id"] not in {g.get("turn_id") for g in received if g.get("type") == "reply"})
+    assert [f for f in sent if f.get("action") == "cancelTurn"] == [
+        {"action": "cancelTurn", "session_id": session, "turn_id": turn_id}]
+    ends = [f for f in received if f.get("turn_id") == turn_id and f.get("type") in ("reply", "error")]
+    assert [f["error"]["code"] for f in ends] == ["turn_cancelled"]
+    stopped = page.locator('.msg[data-role="assistant"]').last
+    shown_text = stopped.locator(".text").text_content()
+    assert text.startswith(shown_text) and len(shown_text) < len(text), shown_text
+    assert "Stopped" in stopped.locator(".meta").text_content()
+    screenshot(page, "chat-page-stopped.png")
+    assert stopped.locator(".error").count() == 0 and page.locator("#banner").is_hidden()  # not shown as a failure
+    assert stored(twin, session) == [("user", "Hey, my name is Arindam."),
+                                     ("assistant", "Noted: Hey, my name is Arindam.")]  # nothing of the stopped turn
+
+    assert page.locator("#stop").is_hidden() and page.locator("#send").is_visible()
+    assert page.evaluate("() => document.activeElement.id") == "message"
+    send(page, "Do you remember my name?")
+    assert until_the_turn_ends(page)[-1][1:] == ("done", "Yes, your name is Arindam.")
+    assert stored(twin, session) == [("user", "Hey, my name is Arindam."),
+                                     ("assistant", "Noted: Hey, my name is Arindam."),
+                                     ("user", "Do you remember my name?"), ("assistant", "Yes, your name is Arindam.")]
