@@ -122,7 +122,7 @@ def test_a_slow_call_returns_an_error_to_the_model_within_the_deadline(
     model_server.queue(Reply.call_tool("orders_lookup_order", {"order_id": "A-100"}))
     started = time.perf_counter()
     reply = turn(model_server, tools)
-    assert time.perf_counter() - started < 2
+    assert time.perf_counter() - started < 5  # well under the 30 s a call may take otherwise
     assert "The tool orders_lookup_order failed: did not answer within 0.5 s" in reply
     assert orders_mcp.calls == []
 
@@ -135,7 +135,7 @@ def test_a_call_is_bounded_by_the_turns_deadline(orders_mcp: OrdersMcpServer, ma
     model_server.queue(Reply.call_tool("orders_lookup_order", {"order_id": "A-100"}))
     started = time.perf_counter()
     assert "The tool orders_lookup_order failed: did not answer within" in turn(model_server, tools)
-    assert time.perf_counter() - started < 2
+    assert time.perf_counter() - started < 5  # the turn's 0.8 s, not the call's 30 s
 
 
 def test_a_server_that_went_down_and_came_back_is_reconnected(orders_mcp: OrdersMcpServer,

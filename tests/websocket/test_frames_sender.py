@@ -105,7 +105,7 @@ def test_a_slow_post_never_holds_up_the_stream_and_the_last_frame_waits_for_ever
         started = time.perf_counter()
         frames.delta(word)
         handed_over.append(time.perf_counter() - started)
-    assert max(handed_over) < 0.05, f"the stream waited {max(handed_over):.2f} s on a post"
+    assert max(handed_over) < 0.5, f"the stream waited {max(handed_over):.2f} s on a post"  # a post takes 2 s
 
     frames.reply({**REPLY, "reply": "".join(words)})  # returns once the reply is posted
     received = endpoint.received
