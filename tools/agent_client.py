@@ -397,6 +397,21 @@ class AgentClient:
         _expect(status, body, 204, "DELETE the session")
         return True
 
+    async def list_sessions(self, limit: int, cursor: str | None = None) -> tuple[list[dict[str, Any]], str | None]:
+        """One page of the caller's sessions, most recent activity first, and the next page's cursor."""
+        query = {"limit": limit, **({"cursor": cursor} if cursor else {})}
+        status, body = await self.request("GET", "/sessions", query)
+        _expect(status, body, 200, "GET the sessions")
+        return body["sessions"], body.get("next_cursor")
+
+    async def session(self, session_id: str) -> dict[str, Any] | None:
+        """The caller's session (title, times, message count); None when there is no such session."""
+        status, body = await self.request("GET", f"/sessions/{quote(session_id, safe='')}")
+        if status == 404 and _error_code(body) == "session_not_found":
+            return None
+        _expect(status, body, 200, "GET the session")
+        return dict(body)
+
     async def turn_status(self, session_id: str, turn_id: str) -> dict[str, Any] | None:
         status, body = await self.request("GET", f"/sessions/{quote(session_id, safe='')}/turns/{turn_id}")
         return body if status == 200 and isinstance(body, dict) else None

@@ -7,10 +7,11 @@ deltas), then a status line: tokens, messages stored, time.
                          --api https://<id>.execute-api.<region>.amazonaws.com/    # a deployed stack
 
 Deployed, requests are signed with your AWS credentials (the default chain; --profile to pick
-one), or carry --token <JWT> for a stack with AuthMode=JWT. Commands: /history, /new, /session
-<id>, /delete, /help, /quit. Ctrl-C during a reply stops the turn (nothing of it is stored); a
-second Ctrl-C, or one at the prompt, quits. Lines can come from a pipe too: each is sent in turn, then the
-program ends (exit status 1 if a turn failed or the agent could not be reached).
+one), or carry --token <JWT> for a stack with AuthMode=JWT. Commands: /sessions, /open <id>,
+/history, /new, /session <id>, /delete, /help, /quit. Ctrl-C during a reply stops the turn (nothing
+of it is stored); a second Ctrl-C, or one at the prompt, quits. Lines can come from a pipe too:
+each is sent in turn, then the program ends (exit status 1 if a turn failed or the agent could not
+be reached).
 """
 
 import argparse
@@ -25,6 +26,7 @@ import threading
 import time
 import uuid
 from collections.abc import Coroutine
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -43,6 +45,8 @@ from agent_client import (  # noqa: E402
 
 SESSION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")
 HELP = """commands:
+  /sessions      your sessions, most recent first (/sessions more: the next page)
+  /open ID       switch to your session ID and show its last messages
   /history       the session's messages, oldest first
   /new           start a new session (a fresh id)
   /session ID    switch to session ID
@@ -142,6 +146,7 @@ class Chat:
     def __init__(self, agent: AgentClient, session_id: str, screen: Screen) -> None:
         self.agent, self.session_id, self.screen = agent, session_id, screen
         self.failed = False
+        self.listing = Sessions(self)
 
     async def run(self) -> int:
         lines = self.lines = Lines()
@@ -281,6 +286,10 @@ class Chat:
                 self.screen.note(f"new session {self.session_id}")
             elif name == "/session":
                 self.switch(argument.strip())
+            elif name == "/sessions":
+                await self.listing.list(more=argument.strip() == "more")
+            elif name == "/open":
+                await self.listing.open(argument.strip())
             elif name == "/history":
                 await self.history()
             elif name == "/delete":
@@ -346,6 +355,69 @@ class CtrlC:
             asyncio.get_running_loop().remove_signal_handler(signal.SIGINT)
             if self.before is not None:
                 signal.signal(signal.SIGINT, self.before)
+
+
+class Sessions:
+    """/sessions and /open: the caller's sessions as GET /sessions lists them, a page at a time."""
+
+    PAGE = 10
+    LAST = 6  # the messages /open shows
+
+    def __init__(self, chat: Chat) -> None:
+        self.chat = chat
+        self.cursor: str | None = None
+
+    async def list(self, more: bool) -> None:
+        screen = self.chat.screen
+        if more and not self.cursor:
+            screen.note("no more sessions; /sessions lists them from the top")
+            return
+        page, self.cursor = await self.chat.agent.list_sessions(self.PAGE, self.cursor if more else None)
+        if not page:
+            screen.note("no sessions yet: send a message to start one")
+        now = datetime.now(UTC)
+        for entry in page:
+            here = "*" if entry["session_id"] == self.chat.session_id else " "
+            screen.write(f" {here} {entry['session_id']}  {entry['title']}  ({ago(entry['updated_at'], now)}, "
+                         f"{entry['message_count']} messages)\n")
+        if self.cursor:
+            screen.note("/sessions more for the next page · /open ID to switch")
+
+    async def open(self, session_id: str) -> None:
+        screen = self.chat.screen
+        if not SESSION_ID.match(session_id):
+            screen.error("usage: /open ID (an id /sessions lists)")
+            return
+        found = await self.chat.agent.session(session_id)
+        if found is None:
+            screen.error(f"no session {session_id} among yours; /sessions lists them")
+            return
+        self.chat.session_id = session_id
+        screen.note(f"session {session_id}: {found['title']} ({ago(found['updated_at'], datetime.now(UTC))}, "
+                    f"{found['message_count']} messages)")
+        messages = [m for m in await self.chat.agent.history(session_id) or [] if m.get("text")]
+        for message in messages[-self.LAST:]:
+            who = "you" if message["role"] == "user" else "agent"
+            screen.write(f"  {who} › {message['text']}\n")
+
+
+def ago(iso: str, now: datetime) -> str:
+    """How long ago, as a person says it: just now, 5 min ago, 3 h ago, yesterday, 4 days ago, a date."""
+    try:
+        when = datetime.fromisoformat(iso.replace("Z", "+00:00"))
+    except ValueError:
+        return iso
+    seconds = (now - when).total_seconds()
+    if seconds < 60:
+        return "just now"
+    if seconds < 3600:
+        return f"{int(seconds // 60)} min ago"
+    if seconds < 86400:
+        return f"{int(seconds // 3600)} h ago"
+    days = int(seconds // 86400)
+    if days < 7:
+        return "yesterday" if days == 1 else f"{days} days ago"
+    return when.strftime("%d %b %Y")
 
 
 def approval_of(said: str) -> tuple[bool, str | None]:

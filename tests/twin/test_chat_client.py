@@ -313,3 +313,54 @@ def until_logged(twin, text: str, session: str) -> None:
     """The twin's terminal showed ``text`` on a line of ``session``."""
     until(lambda: any(text in line and f"session={session}" in line for line in list(twin.terminal.lines)),
           timeout=30, what=f"{text} for {session} in the twin's terminal")
+
+
+def start_session(twin, message: str) -> str:
+    """A session with one turn, made over the HTTP API (as the page or another client would)."""
+    session = session_id()
+    request = urllib.request.Request(f"{twin.url}/sessions/{session}/messages", method="POST",
+                                     data=json.dumps({"message": message}).encode(),
+                                     headers={"content-type": "application/json"})
+    assert urllib.request.urlopen(request).status == 200
+    return session
+
+
+def stored_messages(twin, session: str) -> list[dict]:
+    return run(lambda client: history(client, twin, session))
+
+
+def test_sessions_lists_yours_newest_first_and_open_switches_to_one(twin):
+    mark = session_id()
+    made = [start_session(twin, f"{topic} {mark}") for topic in ("Trip to Lisbon", "Tax return", "Birthday ideas")]
+    code, output = chat(twin, session_id(), "/sessions", f"/open {made[0]}", "And the trams?", "/help")
+    assert code == 0, output
+    rows = [line for line in output.splitlines() if mark in line and "(" in line and line.startswith("   ")]
+    assert rows[:3] == [f"   {made[2]}  Birthday ideas {mark}  (just now, 2 messages)",
+                        f"   {made[1]}  Tax return {mark}  (just now, 2 messages)",
+                        f"   {made[0]}  Trip to Lisbon {mark}  (just now, 2 messages)"], output
+    assert (f"session {made[0]}: Trip to Lisbon {mark} (just now, 2 messages)\n"
+            f"  you › Trip to Lisbon {mark}\n  agent › Noted: Trip to Lisbon {mark}\n") in output
+    assert "/sessions " in output.split("commands:")[1] and "/open ID" in output.split("commands:")[1]
+    assert [(m["role"], m["text"]) for m in stored_messages(twin, made[0])][2:] == [
+        ("user", "And the trams?"), ("assistant", "Noted: And the trams?")]
+    assert [m["text"] for m in stored_messages(twin, made[1])] == [f"Tax return {mark}", f"Noted: Tax return {mark}"]
+
+
+def test_open_of_a_session_that_is_not_yours_changes_nothing(twin):
+    session = session_id()
+    code, output = chat(twin, session, "/open nobody_has_this_one", "Still here?")
+    assert "no session nobody_has_this_one among yours" in output
+    assert code == 0, output
+    assert [m["text"] for m in stored_messages(twin, session)] == ["Still here?", "Noted: Still here?"]
+
+
+def test_sessions_more_lists_the_next_page_without_repeats(twin):
+    made = [start_session(twin, f"Paging {n}") for n in range(12)]  # more than a page of 10
+    code, output = chat(twin, session_id(), "/sessions", "/sessions more")
+    assert code == 0, output
+    first, second = output.split("you › /sessions more")
+    assert "/sessions more for the next page" in first
+    listed = [line.split()[0] for line in output.splitlines() if line.startswith("   ") and "messages)" in line]
+    assert listed[:12] == made[::-1]
+    assert len(listed) == len(set(listed)), "a session was listed twice"
+    assert made[0] in second and made[-1] in first

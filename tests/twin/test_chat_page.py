@@ -167,7 +167,7 @@ def test_the_page_keeps_its_session_and_the_agent_remembers_the_name(page, twin)
     assert stored(twin, session) == [("user", "Hey, my name is Arindam."),
                                      ("assistant", "Noted: Hey, my name is Arindam."),
                                      ("user", "Do you remember my name?"), ("assistant", "Yes, your name is Arindam.")]
-    assert page.locator("#sessions [aria-current=true] .id").text_content() == session
+    assert page.locator("#sessions li[data-current=true]").get_attribute("data-session") == session
 
 
 def test_history_pages_are_all_shown(page, twin):
@@ -186,6 +186,7 @@ def test_delete_asks_once_more_then_the_session_is_gone(page, twin):
     open_chat(page, session)
     send(page, "Remember this.")
     until_the_turn_ends(page)
+    page.wait_for_selector(f'#sessions li[data-session="{session}"]')  # listed after its first turn
     page.click("#delete")
     assert stored(twin, session) is not None  # the first click only asks
     page.click("#delete")
@@ -193,7 +194,7 @@ def test_delete_asks_once_more_then_the_session_is_gone(page, twin):
     assert page.locator("#banner-text").text_content() == f"Deleted session {session}."
     assert stored(twin, session) is None
     assert page.locator(".msg").count() == 0
-    assert session not in page.locator("#sessions").text_content()
+    assert page.locator(f'#sessions li[data-session="{session}"]').count() == 0
 
 
 def test_an_error_frame_is_shown_with_its_code(page, twin, model):
@@ -368,3 +369,103 @@ def test_stop_ends_a_streaming_reply_as_stopped_stores_nothing_and_the_next_mess
     assert stored(twin, session) == [("user", "Hey, my name is Arindam."),
                                      ("assistant", "Noted: Hey, my name is Arindam."),
                                      ("user", "Do you remember my name?"), ("assistant", "Yes, your name is Arindam.")]
+
+
+# ---- the sidebar: your sessions, from GET /sessions ---------------------------------------------------
+
+def start_session(twin: Any, message: str) -> str:
+    """A session with one turn, made over the HTTP API (as another browser or client would)."""
+    session = session_id()
+    request = urllib.request.Request(f"{twin.url}/sessions/{session}/messages", method="POST",
+                                     data=json.dumps({"message": message}).encode(),
+                                     headers={"content-type": "application/json"})
+    assert urllib.request.urlopen(request).status == 200
+    return session
+
+
+def listed(page: Any) -> list[tuple[str, str, str]]:
+    """The sidebar: (session id, title, when) of each session, top first."""
+    return [(item.get_attribute("data-session"), item.locator(".title").text_content(),
+             item.locator(".when").text_content())
+            for item in page.locator("#sessions li[data-session]").all()]
+
+
+def listing(twin: Any, session: str) -> dict[str, Any]:
+    with urllib.request.urlopen(f"{twin.url}/sessions/{session}") as response:
+        return json.load(response)
+
+
+def test_the_sidebar_lists_your_sessions_newest_first_in_a_fresh_profile(page, twin):
+    mark = session_id()
+    made = [start_session(twin, f"{topic} {mark}") for topic in ("Trip to Lisbon", "Tax return", "Birthday ideas")]
+    open_chat(page)  # a fresh profile: nothing of these sessions is in its localStorage
+    page.wait_for_selector("#sessions li[data-session] >> nth=2")
+    assert listed(page)[:3] == [(made[2], f"Birthday ideas {mark}", "just now"),
+                                (made[1], f"Tax return {mark}", "just now"),
+                                (made[0], f"Trip to Lisbon {mark}", "just now")]
+    page.locator(f'#sessions li[data-session="{made[0]}"] button.open').click()
+    page.wait_for_selector(".msg >> nth=1")
+    assert page.locator("#title").text_content() == f"Trip to Lisbon {mark}"
+    assert page.locator("#sessions li[data-current=true]").get_attribute("data-session") == made[0]
+
+
+def test_a_new_chat_is_listed_after_its_first_turn_titled_by_its_message(page, twin):
+    open_chat(page)
+    page.click("#new-session")
+    page.wait_for_selector(".empty")
+    session = page.evaluate("() => JSON.parse(localStorage.getItem('agent.session'))")
+    assert page.locator(f'#sessions li[data-session="{session}"]').count() == 0
+    send(page, "Ideas for a garden party")
+    until_the_turn_ends(page)
+    page.wait_for_selector(f'#sessions li[data-session="{session}"]')
+    assert listed(page)[0] == (session, "Ideas for a garden party", "just now")
+    assert page.locator("#title").text_content() == "Ideas for a garden party"
+
+
+def test_a_session_renamed_in_place_keeps_its_title_after_a_reload(page, twin):
+    session = start_session(twin, "Hello there")
+    open_chat(page, session)
+    item = page.locator(f'#sessions li[data-session="{session}"]')
+    item.locator("button.open").dblclick()
+    field = page.get_by_label("Session title")
+    assert field.input_value() == "Hello there"
+    field.fill("Not this one")
+    field.press("Escape")  # cancels: nothing is sent
+    assert item.locator(".title").text_content() == "Hello there"
+    assert page.evaluate("() => document.activeElement.className") == "rename"
+    assert listing(twin, session)["title"] == "Hello there"
+
+    item.locator("button.rename").click()
+    page.get_by_label("Session title").fill("Plans for the summer")
+    page.get_by_label("Session title").press("Enter")
+    page.wait_for_function(f"""() => document.querySelector('#sessions li[data-session="{session}"] .title')
+                                     ?.textContent === 'Plans for the summer'""")
+    assert listing(twin, session)["title"] == "Plans for the summer"
+    assert page.locator("#title").text_content() == "Plans for the summer"
+
+    page.reload()
+    page.wait_for_selector(f'#sessions li[data-session="{session}"]')
+    assert item.locator(".title").text_content() == "Plans for the summer"
+    assert page.locator("#title").text_content() == "Plans for the summer"
+
+
+def test_scrolling_the_sidebar_to_its_end_lists_the_next_page(browser, twin):
+    made = [start_session(twin, f"Page test {n}") for n in range(8)]
+    context = browser.new_context(viewport={"width": 1200, "height": 420}, base_url=twin.url)
+    page = context.new_page()
+    asked: list[str] = []
+    page.on("request", lambda request: asked.append(request.url) if "/sessions?" in request.url else None)
+    try:
+        page.goto("/?list_size=4")
+        page.wait_for_selector("#sessions li[data-session] >> nth=3")
+        first = listed(page)
+        assert [row[0] for row in first] == made[::-1][:len(first)]
+        assert len(first) < 8 and len(asked) == len(first) // 4, "more than the pages in view were listed"
+        page.locator("#sessions").evaluate("list => list.scrollTop = list.scrollHeight")
+        page.wait_for_selector(f"#sessions li[data-session] >> nth={len(first) + 3}")
+        more = [row[0] for row in listed(page)]
+        assert more[:8] == made[::-1]
+        assert len(more) == len(set(more)), "a session was listed twice"
+        assert "cursor=" in asked[-1]
+    finally:
+        context.close()
