@@ -11,7 +11,7 @@ the session's agent.json, which names its last activity:
 - last active before the cutoff: the session is deleted under its lease (expire re-checks its
   newest object, so a turn that starts meanwhile either blocks the deletion or follows it), with
   its list entry and the lease itself, in one request; then the marker goes;
-- gone already (deleted by its caller): the marker goes;
+- gone already (deleted by its caller, which leaves the markers): the marker goes (2 requests);
 - last active on the cutoff's day, after the cutoff, or busy: the marker stays for the next run.
 
 An idle session costs 4 requests: GET agent.json, PUT its lease (if absent), LIST its folder,
@@ -145,11 +145,11 @@ def check(sweep: Sweep, keys: SessionKeys, day: str) -> bool:
         return True  # active on a later day, whose marker will judge it
     if entry is not None and entry.updated_ms >= sweep.cutoff.timestamp() * 1000:
         return False  # active today, after the cutoff: judged again tomorrow
+    if agent is None and not any(True for _ in objects.list(keys.folder)):
+        sweep.lost(keys.segment, keys.session_id)  # deleted by its caller, whose memory may be left
+        return True
     if not expire(sweep.store, objects, keys, sweep.cutoff, listing if isinstance(listing, str) else None):
-        gone = agent is None and not any(True for _ in objects.list(keys.folder))
-        if gone:  # deleted by its caller: their documents may have no session left to go with
-            sweep.lost(keys.segment, keys.session_id)
-        return gone
+        return False
     sweep.deleted.append(keys.label)
     sweep.lost(keys.segment, keys.session_id)
     return True
