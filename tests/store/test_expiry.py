@@ -2,8 +2,8 @@
 the caller has no session left; old connection bindings go; a sweep out of time resumes."""
 
 import time
-from typing import Any
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from model_server import ModelServer
 
@@ -70,7 +70,7 @@ def test_a_sweep_out_of_time_resumes_where_it_stopped_and_always_progresses(
     store.change_caller_document(CALLER, "memory", lambda _: {"facts": []}, NEVER)  # goes with the last session
     future = utcnow() + timedelta(days=store.settings.session_ttl_days, seconds=5)
 
-    runs, deleted = 0, []
+    runs, deleted = 0, list[str]()
     while len(deleted) < 4 and runs < 10:
         before = len(backend.stored())
         swept = store.expire_idle(future, Deadline.after(0))  # no time at all: one thing per run
