@@ -178,3 +178,20 @@ def test_a_memory_younger_than_the_ttl_is_judged_again_on_its_own_day(
     assert f".activity/{day}/{caller_segment('gone')}/~documents" in backend.stored()
     store.expire_idle(stored.last_modified + ttl + timedelta(seconds=5), NEVER)
     assert backend.stored() == {}  # the caller marker brought it back: memory and marker gone
+
+
+def test_a_sweep_out_of_time_still_forgets_the_titles_of_what_it_deleted(
+    store: SessionStore, model_server: ModelServer
+) -> None:
+    for session_id in ("old0", "old1", "kept"):
+        chat(store, session_id, "hello", model_server)
+        store.rename(CALLER, session_id, f"Named {session_id}", NEVER)
+    busy = store.leases.take(store.objects, SessionKeys.of(CALLER, "kept").lease)
+    future = utcnow() + timedelta(days=store.settings.session_ttl_days, seconds=5)
+    deleted = store.expire_idle(future, Deadline.after(0))  # no time: it stops after the first
+    assert len(deleted) == 1
+    chat(store, deleted[0].split("/")[1], "a new conversation", model_server)  # the same id, anew
+    titles = {s["session_id"]: s["title"] for s in store.list_sessions(CALLER, 10, None, NEVER).sessions}
+    assert titles[deleted[0].split("/")[1]] == "a new conversation"
+    assert titles["kept"] == "Named kept"
+    store.leases.release(store.objects, busy)
