@@ -1,14 +1,20 @@
 """make bench-store, part two: what the session list and the expiry sweep cost in S3 requests.
 
 Prints the requests of a turn (first of a new session, a later one the same day, the first of a
-new day), of a page of the list, and of the sweep over 10,000 sessions of which 100 are idle,
-next to the sweep this store had before the list (it listed the whole store). moto in-process.
+new day), of a page of the list, and of the sweep over 10,000 and 20,000 sessions of which 100
+are idle, next to the sweep this store had before the list (it listed the whole store), each in
+a bucket of its own holding the same sessions. Fair to both: the idle sessions are written first
+(real turns), then the active ones, so that each object's LastModified, which both sweeps check,
+is really older or newer than the cutoff; the store's clock puts the active sessions' list entries
+and day markers 40 days later (the new sweep reads only the markers of days up to the cutoff's).
+moto in-process. ``python tools/bench_sessions.py [IDLE [SESSIONS...]]``.
 """
 
 import importlib.util
 import os
 import subprocess
 import sys
+import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -85,31 +91,64 @@ def old_sweep() -> Any:
     return module.expire_idle
 
 
-def fill(store: SessionStore, s3: Any, sessions: int, idle: int, clock: Clock) -> datetime:
-    """``idle`` sessions by real turns on day 0; the others as their objects look after a turn on day 40."""
-    for n in range(idle):
-        turn(store, f"idle-{n}", "hello")
-    template = {key: s3.get_object(Bucket=BUCKET, Key=key)["Body"].read()
-                for key in (o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET, Prefix="")["Contents"])}
+def sweep_store(session: Any, s3: Any, bucket: str, clock: Clock) -> SessionStore:
+    s3.create_bucket(Bucket=bucket)
+    settings = Settings(session_bucket=bucket)
+    return SessionStore(open_store(settings, AwsClients(session)).objects, settings, clock=clock)
+
+
+def fill(stores: tuple[SessionStore, SessionStore], s3: Any, sessions: int, idle: int,
+         clock: Clock) -> datetime:
+    """``idle`` sessions by real turns; then the others, copies of one as its objects look after a
+    turn (in the bucket of the sweep before the list: its folder only). The sweeps' ``now``."""
+    clock.now = time.time()
+    for store in stores:
+        for n in range(idle):
+            turn(store, f"idle-{n}", "hello")
+    time.sleep(1 - time.time() % 1 + 0.01)  # S3 keeps LastModified to the second: the next splits them
+    split = datetime.now(UTC).replace(microsecond=0)  # after each idle LastModified, not after an active one
+    new, old = (store.settings.session_bucket for store in stores)
+    template = {o["Key"]: s3.get_object(Bucket=new, Key=o["Key"])["Body"].read()
+                for o in s3.list_objects_v2(Bucket=new, Prefix="")["Contents"] if "/session_idle-0/" in o["Key"]}
     recent = int((clock.now + 40 * 86_400) * 1000)
-    root = f"{store.settings.session_prefix.strip('/')}/"  # the store's keys are relative to its prefix
+    root = f"{stores[0].settings.session_prefix.strip('/')}/"  # the store's keys are relative to its prefix
 
     def active(n: int) -> None:
         keys = SessionKeys.of(f"caller-{n % 1000}", f"active-{n}")
         for key, body in template.items():
-            if "/session_idle-0/" in key:
-                s3.put_object(Bucket=BUCKET, Key=root + keys.folder + key.split("/session_idle-0/", 1)[1], Body=body)
+            for bucket in (new, old):
+                s3.put_object(Bucket=bucket, Key=root + keys.folder + key.split("/session_idle-0/", 1)[1], Body=body)
         entry = Entry(keys.session_id, recent, 2, recent, "hello")
-        s3.put_object(Bucket=BUCKET, Key=root + entry.key(keys.segment), Body=b"{}")
-        s3.put_object(Bucket=BUCKET, Key=root + marker(keys, day_of(recent)), Body=b"{}")
+        s3.put_object(Bucket=new, Key=root + entry.key(keys.segment), Body=b"{}")
+        s3.put_object(Bucket=new, Key=root + marker(keys, day_of(recent)), Body=b"{}")
 
-    with ThreadPoolExecutor(16) as pool:
+    with ThreadPoolExecutor(8) as pool:
         list(pool.map(active, range(sessions - idle)))
-    return datetime.fromtimestamp(clock.now, UTC) + timedelta(days=31)
+    return split + timedelta(days=stores[0].settings.session_ttl_days)
+
+
+def compare_sweeps(session: Any, s3: Any, requests: Requests, sessions: int, idle: int) -> tuple[int, int]:
+    clock = Clock()
+    stores = (sweep_store(session, s3, f"sweep-new-{sessions}", clock),
+              sweep_store(session, s3, f"sweep-old-{sessions}", clock))
+    now = fill(stores, s3, sessions, idle, clock)
+    requests.take()
+    deleted = stores[0].expire_idle(now, NEVER)
+    new = requests.take()
+    show(f"the sweep: {sessions:,} sessions, {len(deleted)} idle deleted", new)
+    deleted = old_sweep()(stores[1], now, NEVER)
+    old = requests.take()
+    show(f"the sweep before the list ({BEFORE_THE_LIST}): {len(deleted)} deleted", old)
+    for label, counts, lists in (("new", new, new["ListObjectsV2"] - idle), ("old", old, old["ListObjectsV2"] - idle)):
+        per_idle = (sum(counts.values()) - lists) / idle
+        print(f"  {label}: {lists} LISTs besides one per idle session; {per_idle:.2f} requests per idle session"
+              " (all but those LISTs)")
+    return sum(new.values()), sum(old.values())
 
 
 def main() -> None:
-    sessions, idle = (int(a) for a in (sys.argv[1:3] if len(sys.argv) > 2 else ("10000", "100")))
+    idle = int(sys.argv[1]) if len(sys.argv) > 1 else 100
+    counts = [int(a) for a in sys.argv[2:]] or [10_000, 20_000]
     with mock_aws():
         session = boto3.session.Session()
         requests, s3 = Requests(session), boto3.client("s3")
@@ -134,20 +173,11 @@ def main() -> None:
         show("a page of the list (50 of 121 sessions)", requests.take())
         store.list_sessions(CALLER, 50, page.next_cursor, NEVER)
         show("the next page", requests.take())
-        s3.delete_objects(Bucket=BUCKET, Delete={"Objects": [{"Key": o["Key"]} for o in
-                                                             s3.list_objects_v2(Bucket=BUCKET)["Contents"]]})
-        while s3.list_objects_v2(Bucket=BUCKET).get("KeyCount"):
-            s3.delete_objects(Bucket=BUCKET, Delete={"Objects": [{"Key": o["Key"]} for o in
-                                                                 s3.list_objects_v2(Bucket=BUCKET)["Contents"]]})
-        now = fill(store, s3, sessions, idle, clock)
-        requests.take()
-        deleted = store.expire_idle(now, NEVER)
-        show(f"the sweep: {sessions:,} sessions, {len(deleted)} idle deleted", requests.take())
-        for n in range(idle):  # the same idle sessions again, for the sweep from before the list
-            turn(store, f"idle-{n}", "hello")
-        requests.take()
-        deleted = old_sweep()(store, now, NEVER)
-        show(f"the sweep before the list ({BEFORE_THE_LIST}): {len(deleted)} idle deleted", requests.take())
+        totals = {sessions: compare_sweeps(session, s3, requests, sessions, idle) for sessions in counts}
+        for fewer, more in zip(counts, counts[1:], strict=False):
+            grew = [totals[more][n] - totals[fewer][n] for n in (0, 1)]
+            print(f"{more - fewer:,} more sessions, the same {idle} idle: the sweep +{grew[0]} requests, "
+                  f"the sweep before the list +{grew[1]}")
 
 
 if __name__ == "__main__":

@@ -88,10 +88,10 @@ def write_listing(objects: ObjectStore, keys: SessionKeys, repository: TurnRepos
 
 
 def listing_keys(agent: Doc | None, keys: SessionKeys) -> list[str]:
-    """A deleted session's list entry, and the marker of its last day (older ones: the sweep's)."""
+    """A deleted session's list entry. Its markers stay: the sweep that reads the last one settles
+    the caller (their memory may have no session left to go with, expiry.py)."""
     listing = (agent or {}).get(LISTING)
-    entry = parse_entry(listing) if isinstance(listing, str) else None
-    return [] if entry is None else [str(listing), marker(keys, day_of(entry.updated_ms))]
+    return [str(listing)] if isinstance(listing, str) and parse_entry(listing) is not None else []
 
 
 def titles_of(stored: Doc | None) -> dict[str, str]:
