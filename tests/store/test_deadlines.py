@@ -54,7 +54,7 @@ def timed(call: Any) -> tuple[BaseException, float]:
 def test_a_turn_whose_reads_stall_fails_within_its_deadline_and_releases_the_lease(
     stalling: Stalling, model_server: ModelServer
 ) -> None:
-    stalling.proxy.hang_on = lambda method, path: method == "GET" and path.endswith("session.json")
+    stalling.proxy.hang_on = lambda method, path: method == "GET" and path.endswith("agent.json")
 
     def turn() -> None:
         with stalling.store.turn(CALLER, "s1", Deadline.after(2.0)):
