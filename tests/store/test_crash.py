@@ -1,5 +1,6 @@
 """Crash safety: whatever a dead or failed turn left behind, the next turn works normally."""
 
+import json
 import threading
 
 import pytest
@@ -121,3 +122,28 @@ def test_an_orphaned_tool_call_stored_by_a_killed_stock_turn_is_repaired_on_rest
     assert chat(store, "s1", "Thanks!", model_server) == "Noted: Thanks!"
     roles = [role for role, _ in history_texts(store, "s1")]
     assert roles[-4:] == ["user", "assistant", "user", "assistant"]
+
+
+def test_a_commit_in_one_round_trip_killed_before_its_files_landed_restores_and_is_repaired(
+    short_lease_store: SessionStore, backend: Backend, clock: Clock, model_server: ModelServer
+) -> None:
+    """The new messages and session.json are written in the commit point's round trip: a turn
+    that died there may leave agent.json (the commit) without them, and its lease behind."""
+    store = short_lease_store
+    chat(store, "s1", "Hey, my name is Arindam.", model_server)
+    keys = SessionKeys.of(CALLER, "s1")
+    store.leases.take(store.objects, keys.lease)  # the dying turn still held the lease
+    unwritten = [keys.session, keys.message("default", 0), keys.message("default", 1)]
+    store.objects.delete(unwritten)
+
+    history = [("user", "Hey, my name is Arindam."), ("assistant", "Noted: Hey, my name is Arindam.")]
+    assert history_texts(store, "s1") == history  # complete from agent.json, and the session exists
+    clock.advance(1.1)  # the dead turn's lease runs out: the next turn takes it over and repairs
+
+    assert chat(store, "s1", "Do you remember my name?", model_server) == "Yes, your name is Arindam."
+    assert texts(model_server.requests[-1]["messages"]) == [*history, ("user", "Do you remember my name?")]
+    stored = backend.stored()
+    assert all(key in stored for key in unwritten)
+    restored = [SessionMessage.from_dict(json.loads(stored[key])).to_message()["content"][0]["text"]
+                for key in unwritten[1:]]
+    assert restored == [text for _, text in history]
