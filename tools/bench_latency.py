@@ -18,20 +18,18 @@ import os
 import socket
 import statistics
 import subprocess
-import sys
 import tarfile
 import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
 import bench_store as bench  # the moto server, the Agent driven by its hooks, the seeded session
-from bench_store import BUCKET, CALLER, ROOT
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 import boto3
+from bench_store import BUCKET, CALLER, ROOT
 
 import agent
 from agent.aws_clients import AwsClients
