@@ -58,6 +58,7 @@ def test_a_turn_that_reads_the_caller_document_costs_one_more_get(
     s3_store.change_caller_document(CALLER, "memory", lambda _: {"facts": ["likes tea"]}, NEVER)
     requests.take()
     with s3_store.turn(CALLER, "s1", NEVER, caller_document="memory") as turn:
+        assert turn.caller_document is not None
         make_agent(turn.session_manager, model_server)(f"Remember: {turn.caller_document['facts'][0]}")
     assert requests.take() == {"PutObject": 5, "GetObject": 2, "DeleteObject": 1, "DeleteObjects": 1}
     assert model_server.user_texts()[-1] == "Remember: likes tea"

@@ -8,6 +8,7 @@ from model_server import ModelServer, Reply
 from strands import tool
 from strands.session.file_session_manager import FileSessionManager
 from strands.session.s3_session_manager import S3SessionManager
+from strands.types.content import ContentBlock, Message
 from strands.types.session import SessionMessage
 
 from agent.errors import SessionBusy
@@ -69,7 +70,7 @@ def test_leftovers_of_a_commit_killed_half_way_are_ignored_and_removed(
     chat(store, "s1", "Hey, my name is Arindam.", model_server)
     keys = SessionKeys.of(CALLER, "s1")
     store.leases.take(store.objects, keys.lease)  # the dying turn held the lease...
-    lost = [  # ...and had written four of its messages, but not agent.json, when it died
+    lost: list[Message] = [  # ...and had written four of its messages, but not agent.json, when it died
         {"role": "user", "content": [{"text": "lost question"}]},
         {"role": "assistant", "content": [{"toolUse": {"toolUseId": "t1", "name": "lookup_weather", "input": {}}}]},
         {"role": "user", "content": [{"toolResult": {"toolUseId": "t1", "status": "success", "content": []}}]},
@@ -111,7 +112,7 @@ def test_an_orphaned_tool_call_stored_by_a_killed_stock_turn_is_repaired_on_rest
     stock = S3SessionManager("s1", **location) if backend.kind == "s3" else FileSessionManager("s1", **location)
     agent = make_agent(stock, model_server)
     stock.append_message({"role": "user", "content": [{"text": "Hey, my name is Arindam. Weather?"}]}, agent)
-    tool_use = {"toolUse": {"toolUseId": "call_1", "name": "lookup_weather", "input": {"city": "Paris"}}}
+    tool_use: ContentBlock = {"toolUse": {"toolUseId": "call_1", "name": "lookup_weather", "input": {"city": "Paris"}}}
     stock.append_message({"role": "assistant", "content": [tool_use]}, agent)
     stock.sync_agent(agent)  # killed here: the tool call is stored, its result never was
 
