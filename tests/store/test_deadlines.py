@@ -109,3 +109,23 @@ def test_with_s3_stalled_history_and_delete_fail_in_time_and_a_stuck_lease_expir
     assert [text for role, text in history_texts(stalling.store, "s1") if role == "user"] == ["first", "Still there?"]
     stalling.store.delete(CALLER, "s1", NEVER)
     assert stalling.stored_keys() == []
+
+
+def test_a_message_file_that_stalls_after_the_commit_landed_is_written_by_the_next_turn(
+    stalling: Stalling, model_server: ModelServer
+) -> None:
+    """The commit point and the new messages go in one round trip: agent.json landed, a message
+    did not. The turn is stored (no error); its lease is left expired, so the next turn takes it
+    over at once and writes the message from agent.json's snapshot."""
+    chat(stalling.store, "s1", "first", model_server)
+    stalling.proxy.hang_on = lambda method, path: method == "PUT" and path.endswith("message_3.json")
+    with stalling.store.turn(CALLER, "s1", Deadline.after(3.0)) as turn:
+        make_agent(turn.session_manager, model_server)("second")
+    stalling.proxy.hang_on = lambda method, path: False
+    assert not any(key.endswith("message_3.json") for key in stalling.stored_keys())
+    full = ["first", "Noted: first", "second", "Noted: second"]
+    assert [text for _, text in history_texts(stalling.store, "s1")] == full
+
+    assert chat(stalling.store, "s1", "third", model_server) == "Noted: third"  # no 409: the lease was left expired
+    assert any(key.endswith("message_3.json") for key in stalling.stored_keys())
+    assert [text for _, text in history_texts(stalling.store, "s1")] == [*full, "third", "Noted: third"]
