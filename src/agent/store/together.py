@@ -7,13 +7,22 @@ end (none is abandoned half-way), and each outcome is kept apart, so that a call
 which of them failed.
 """
 
+import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-# Its own pool: the calls use the object store's pool themselves (one pool would deadlock).
-_POOL = ThreadPoolExecutor(8, "store-together")
+# Its own pool: the calls use the object store's pool themselves (one pool would deadlock). One
+# per process: a pool's threads do not survive a fork (the twin forks its containers).
+_POOLS: dict[int, ThreadPoolExecutor] = {}
+
+
+def _pool() -> ThreadPoolExecutor:
+    pid = os.getpid()
+    if pid not in _POOLS:
+        _POOLS[pid] = ThreadPoolExecutor(8, "store-together")
+    return _POOLS[pid]
 
 
 @dataclass(frozen=True)
@@ -36,6 +45,6 @@ def _outcome(call: Callable[[], Any]) -> Outcome:
 
 def together(*calls: Callable[[], Any]) -> list[Outcome]:
     """Run ``calls`` concurrently (the first in this thread) and wait for all; outcomes in order."""
-    futures = [_POOL.submit(_outcome, call) for call in calls[1:]]
+    futures = [_pool().submit(_outcome, call) for call in calls[1:]]
     first = _outcome(calls[0])
     return [first, *(future.result() for future in futures)]
