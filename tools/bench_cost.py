@@ -79,7 +79,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model-seconds", type=float, default=3.0, help="the model's wait per turn")
     parser.add_argument("--overhead-seconds", type=float, default=0.15, help="the turn's own time (S3, CPU)")
-    parser.add_argument("--memory-mb", type=int, default=1024, help="FunctionMemorySize")
+    parser.add_argument("--memory-mb", type=int, default=768, help="FunctionMemorySize (template.yaml's default)")
     parser.add_argument("--arch", choices=["arm64", "x86_64"], default="arm64")
     parser.add_argument("--summary-every", type=int, default=20)
     parser.add_argument("--frames", type=int, default=10, help="postToConnection messages per reply")
