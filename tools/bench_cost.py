@@ -96,7 +96,8 @@ def main() -> None:
           f"tools/prices.json), model wait {args.model_seconds:g} s, Lambda {args.memory_mb} MB {args.arch}\n")
     print(f"{'path':<12}{'plain':>10}{'summaries':>11}{'memory':>10}{'both':>10}")
     for path in paths(args.frames):
-        row = [turn_cost(prices, path, args, s, m) * 1000 for s, m in ((False, False), (True, False), (False, True), (True, True))]
+        options = ((False, False), (True, False), (False, True), (True, True))  # (summaries, memory)
+        row = [turn_cost(prices, path, args, s, m) * 1000 for s, m in options]
         print(f"{path.name:<12}" + "".join(f"{value:>10.4f} " for value in row))
     core = [agentcore_cost(prices, args, s) * 1000 for s in (False, True)]
     print(f"{'AgentCore':<12}{core[0]:>10.4f} {core[1]:>10.4f}  (Runtime {args.agentcore_vcpu:g} vCPU/"
