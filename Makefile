@@ -110,10 +110,16 @@ deploy-guided: setup ## sam deploy --guided: the first deploy, asks for the regi
 
 # ---- benchmarks -----------------------------------------------------------------
 
-.PHONY: bench-store bench-stream
+.PHONY: bench-store bench-stream bench-latency bench-cost
 
 bench-stream: setup ## WebSocket streaming on the twin: first-token-to-first-delta latency, frames and calls per reply (~1 min)
 	$(UV) run --frozen python tools/bench_stream.py $(BENCH_STREAM_ARGS)
+
+bench-latency: setup ## a turn's S3 round trips and time before/after the model, 25 ms per request, this store vs main's (~30 s)
+	$(UV) run --frozen python tools/bench_latency.py $(BENCH_LATENCY_ARGS)
+
+bench-cost: setup ## infrastructure cost per 1,000 turns per path, vs AgentCore Runtime + Memory (tools/prices.json): make bench-cost MODEL_SECONDS=3
+	$(UV) run --frozen python tools/bench_cost.py $(if $(MODEL_SECONDS),--model-seconds $(MODEL_SECONDS))
 
 bench-store: setup ## S3 requests and storage time per turn, this store vs Strands' stock S3SessionManager (moto, ~1 min)
 	$(UV) run --frozen python tools/bench_store.py $(BENCH_STORE_ARGS)

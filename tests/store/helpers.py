@@ -4,6 +4,7 @@ import json
 import os
 import time
 from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -152,7 +153,7 @@ def seed(store: SessionStore, session_id: str, count: int, server: ModelServer, 
         turn.session_manager.sync_agent(agent)
 
 
-def texts(messages: list[dict[str, Any]]) -> list[tuple[str, str]]:
+def texts(messages: Sequence[Mapping[str, Any]]) -> list[tuple[str, str]]:
     """(role, text) of each message; tool blocks are shown by kind."""
     shown = []
     for message in messages:

@@ -59,6 +59,7 @@ def test_the_endpoint_from_the_environment_is_honoured(monkeypatch: pytest.Monke
 
 
 def test_fewer_default_attempts_keep_every_tier_cheaper_than_the_default() -> None:
-    clients = AwsClients(boto3.session.Session(region_name="us-east-1"), connect_timeout=1, read_timeout=2, max_attempts=1)
+    clients = AwsClients(boto3.session.Session(region_name="us-east-1"), connect_timeout=1, read_timeout=2,
+                         max_attempts=1)
     assert [tier.worst_case for tier in clients.tiers] == sorted((t.worst_case for t in clients.tiers), reverse=True)
     assert clients.tiers[0].worst_case == 3

@@ -49,6 +49,6 @@ def test_parallel_turns_on_one_session_store_exactly_the_accepted_ones(backend: 
     pairs = [(history[i].to_message(), history[i + 1].to_message()) for i in range(0, len(history), 2)]
     assert all(user["role"] == "user" and reply["role"] == "assistant" for user, reply in pairs)
     said = [user["content"][0]["text"] for user, _ in pairs]
-    assert all(reply["content"][0]["text"] == f"Noted: {text}" for (_, reply), text in zip(pairs, said))
+    assert all(reply["content"][0]["text"] == f"Noted: {text}" for (_, reply), text in zip(pairs, said, strict=True))
     assert said[0] == "Hey, my name is Arindam."
     assert sorted(said[1:]) == sorted(f"message {n}" for n in accepted)

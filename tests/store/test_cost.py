@@ -14,7 +14,9 @@ from .helpers import BUCKET, CALLER, NEVER, chat, history_texts, make_agent, see
 # lease PUT, GET session.json + agent.json, PUT 2 messages, PUT agent.json, lease DELETE
 # The lease (put, delete), two messages, agent.json, the session's new list entry (a PUT) and
 # the removal of its previous one (DeleteObjects), after the two reads.
-PLAIN_TURN = {"PutObject": 5, "GetObject": 2, "DeleteObject": 1, "DeleteObjects": 1}
+# lease PUT + agent.json GET (one round trip); 2 message PUTs + agent.json PUT (one); entry PUT,
+# old entry DELETE + lease DELETE (one): 8 requests in 3 round trips, session.json no longer read
+PLAIN_TURN = {"PutObject": 5, "GetObject": 1, "DeleteObject": 1, "DeleteObjects": 1}
 
 
 @pytest.mark.parametrize("history", [10, 100, 400])
@@ -37,7 +39,7 @@ def test_a_turn_with_a_tool_call_writes_only_its_four_messages(
     model_server.queue(Reply.call_tool("lookup_weather", {"city": "Paris"}))
     requests.take()
     assert chat(s3_store, "s1", "Weather in Paris?", model_server) == "The tool returned: It is sunny in Paris."
-    assert requests.take() == {"PutObject": 7, "GetObject": 2, "DeleteObject": 1, "DeleteObjects": 1}
+    assert requests.take() == {"PutObject": 7, "GetObject": 1, "DeleteObject": 1, "DeleteObjects": 1}
     assert len(history_texts(s3_store, "s1")) == 104
 
 
@@ -45,8 +47,8 @@ def test_a_new_session_costs_the_same_reads_and_one_more_write(
     s3_store: SessionStore, requests: Any, model_server: ModelServer
 ) -> None:
     chat(s3_store, "s1", "hello", model_server)
-    # lease PUT, GET session.json + agent.json (both missing), PUT session.json, 2 messages, agent.json, lease DELETE
-    assert requests.take() == {"PutObject": 7, "GetObject": 2, "DeleteObject": 1}  # + its list entry and day marker
+    # lease PUT + GET agent.json (missing); PUT session.json, 2 messages, agent.json; lease DELETE
+    assert requests.take() == {"PutObject": 7, "GetObject": 1, "DeleteObject": 1}  # + its list entry and day marker
 
 
 def test_a_turn_that_reads_the_caller_document_costs_one_more_get(
@@ -56,8 +58,9 @@ def test_a_turn_that_reads_the_caller_document_costs_one_more_get(
     s3_store.change_caller_document(CALLER, "memory", lambda _: {"facts": ["likes tea"]}, NEVER)
     requests.take()
     with s3_store.turn(CALLER, "s1", NEVER, caller_document="memory") as turn:
+        assert turn.caller_document is not None
         make_agent(turn.session_manager, model_server)(f"Remember: {turn.caller_document['facts'][0]}")
-    assert requests.take() == {"PutObject": 5, "GetObject": 3, "DeleteObject": 1, "DeleteObjects": 1}
+    assert requests.take() == {"PutObject": 5, "GetObject": 2, "DeleteObject": 1, "DeleteObjects": 1}
     assert model_server.user_texts()[-1] == "Remember: likes tea"
 
 

@@ -1,5 +1,6 @@
 """Crash safety: whatever a dead or failed turn left behind, the next turn works normally."""
 
+import json
 import threading
 
 import pytest
@@ -7,6 +8,7 @@ from model_server import ModelServer, Reply
 from strands import tool
 from strands.session.file_session_manager import FileSessionManager
 from strands.session.s3_session_manager import S3SessionManager
+from strands.types.content import ContentBlock, Message
 from strands.types.session import SessionMessage
 
 from agent.errors import SessionBusy
@@ -68,7 +70,7 @@ def test_leftovers_of_a_commit_killed_half_way_are_ignored_and_removed(
     chat(store, "s1", "Hey, my name is Arindam.", model_server)
     keys = SessionKeys.of(CALLER, "s1")
     store.leases.take(store.objects, keys.lease)  # the dying turn held the lease...
-    lost = [  # ...and had written four of its messages, but not agent.json, when it died
+    lost: list[Message] = [  # ...and had written four of its messages, but not agent.json, when it died
         {"role": "user", "content": [{"text": "lost question"}]},
         {"role": "assistant", "content": [{"toolUse": {"toolUseId": "t1", "name": "lookup_weather", "input": {}}}]},
         {"role": "user", "content": [{"toolResult": {"toolUseId": "t1", "status": "success", "content": []}}]},
@@ -110,7 +112,7 @@ def test_an_orphaned_tool_call_stored_by_a_killed_stock_turn_is_repaired_on_rest
     stock = S3SessionManager("s1", **location) if backend.kind == "s3" else FileSessionManager("s1", **location)
     agent = make_agent(stock, model_server)
     stock.append_message({"role": "user", "content": [{"text": "Hey, my name is Arindam. Weather?"}]}, agent)
-    tool_use = {"toolUse": {"toolUseId": "call_1", "name": "lookup_weather", "input": {"city": "Paris"}}}
+    tool_use: ContentBlock = {"toolUse": {"toolUseId": "call_1", "name": "lookup_weather", "input": {"city": "Paris"}}}
     stock.append_message({"role": "assistant", "content": [tool_use]}, agent)
     stock.sync_agent(agent)  # killed here: the tool call is stored, its result never was
 
@@ -121,3 +123,28 @@ def test_an_orphaned_tool_call_stored_by_a_killed_stock_turn_is_repaired_on_rest
     assert chat(store, "s1", "Thanks!", model_server) == "Noted: Thanks!"
     roles = [role for role, _ in history_texts(store, "s1")]
     assert roles[-4:] == ["user", "assistant", "user", "assistant"]
+
+
+def test_a_commit_in_one_round_trip_killed_before_its_files_landed_restores_and_is_repaired(
+    short_lease_store: SessionStore, backend: Backend, clock: Clock, model_server: ModelServer
+) -> None:
+    """The new messages and session.json are written in the commit point's round trip: a turn
+    that died there may leave agent.json (the commit) without them, and its lease behind."""
+    store = short_lease_store
+    chat(store, "s1", "Hey, my name is Arindam.", model_server)
+    keys = SessionKeys.of(CALLER, "s1")
+    store.leases.take(store.objects, keys.lease)  # the dying turn still held the lease
+    unwritten = [keys.session, keys.message("default", 0), keys.message("default", 1)]
+    store.objects.delete(unwritten)
+
+    history = [("user", "Hey, my name is Arindam."), ("assistant", "Noted: Hey, my name is Arindam.")]
+    assert history_texts(store, "s1") == history  # complete from agent.json, and the session exists
+    clock.advance(1.1)  # the dead turn's lease runs out: the next turn takes it over and repairs
+
+    assert chat(store, "s1", "Do you remember my name?", model_server) == "Yes, your name is Arindam."
+    assert texts(model_server.requests[-1]["messages"]) == [*history, ("user", "Do you remember my name?")]
+    stored = backend.stored()
+    assert all(key in stored for key in unwritten)
+    restored = [SessionMessage.from_dict(json.loads(stored[key])).to_message()["content"][0]["text"]
+                for key in unwritten[1:]]
+    assert restored == [text for _, text in history]

@@ -29,7 +29,7 @@ class Stalling:
     def __init__(self, proxy: SlowS3Proxy, store: SessionStore, s3: Any, bucket: str) -> None:
         self.proxy, self.store, self.s3, self.bucket = proxy, store, s3, bucket
 
-    def keys(self) -> list[str]:
+    def stored_keys(self) -> list[str]:
         return sorted(o["Key"] for o in self.s3.list_objects_v2(Bucket=self.bucket).get("Contents", []))
 
 
@@ -44,7 +44,7 @@ def stalling(moto_server: MotoServer, monkeypatch: pytest.MonkeyPatch) -> Iterat
         yield Stalling(proxy, store, s3, bucket)
 
 
-def timed(call: Any) -> tuple[BaseException, float]:
+def timed(call: Any) -> tuple[StoreUnavailable, float]:
     started = time.monotonic()
     with pytest.raises(StoreUnavailable) as failure:
         call()
@@ -54,7 +54,7 @@ def timed(call: Any) -> tuple[BaseException, float]:
 def test_a_turn_whose_reads_stall_fails_within_its_deadline_and_releases_the_lease(
     stalling: Stalling, model_server: ModelServer
 ) -> None:
-    stalling.proxy.hang_on = lambda method, path: method == "GET" and path.endswith("session.json")
+    stalling.proxy.hang_on = lambda method, path: method == "GET" and path.endswith("agent.json")
 
     def turn() -> None:
         with stalling.store.turn(CALLER, "s1", Deadline.after(2.0)):
@@ -62,7 +62,7 @@ def test_a_turn_whose_reads_stall_fails_within_its_deadline_and_releases_the_lea
 
     _, elapsed = timed(turn)
     assert elapsed < 2.0 + MARGIN
-    assert stalling.proxy.hung and stalling.keys() == []  # the lease was taken, then released
+    assert stalling.proxy.hung and stalling.stored_keys() == []  # the lease was taken, then released
     stalling.proxy.hang_on = lambda method, path: False
     assert chat(stalling.store, "s1", "hello", model_server) == "Noted: hello"
 
@@ -71,7 +71,8 @@ def test_a_commit_that_stalls_fails_within_its_deadline_and_stores_nothing(
     stalling: Stalling, model_server: ModelServer
 ) -> None:
     chat(stalling.store, "s1", "first", model_server)
-    before = {key: stalling.s3.get_object(Bucket=stalling.bucket, Key=key)["Body"].read() for key in stalling.keys()}
+    before = {key: stalling.s3.get_object(Bucket=stalling.bucket, Key=key)["Body"].read()
+              for key in stalling.stored_keys()}
     stalling.proxy.hang_on = lambda method, path: method == "PUT" and path.endswith("agent.json")
 
     def turn() -> None:
@@ -81,7 +82,8 @@ def test_a_commit_that_stalls_fails_within_its_deadline_and_stores_nothing(
     _, elapsed = timed(turn)
     assert elapsed < 3.0 + MARGIN
     stalling.proxy.hang_on = lambda method, path: False
-    assert [key for key in stalling.keys() if not key.endswith(("message_2.json", "message_3.json"))] == sorted(before)
+    kept = [key for key in stalling.stored_keys() if not key.endswith(("message_2.json", "message_3.json"))]
+    assert kept == sorted(before)
     agent_json = next(key for key in before if key.endswith("agent.json"))
     assert stalling.s3.get_object(Bucket=stalling.bucket, Key=agent_json)["Body"].read() == before[agent_json]
     assert [text for _, text in history_texts(stalling.store, "s1")] == ["first", "Noted: first"]
@@ -101,9 +103,29 @@ def test_with_s3_stalled_history_and_delete_fail_in_time_and_a_stuck_lease_expir
     _, elapsed = timed(lambda: stalling.store.delete(CALLER, "s1", Deadline.after(1.5)))
     assert elapsed < 1.5 + 1.0 + MARGIN
     stalling.proxy.hang_on = lambda method, path: False
-    assert any(key.endswith("session_s1.lease") for key in stalling.keys())  # left behind...
+    assert any(key.endswith("session_s1.lease") for key in stalling.stored_keys())  # left behind...
     time.sleep(2.1)  # ...until it expires (lease_seconds=2)
     assert chat(stalling.store, "s1", "Still there?", model_server) == "Noted: Still there?"
     assert [text for role, text in history_texts(stalling.store, "s1") if role == "user"] == ["first", "Still there?"]
     stalling.store.delete(CALLER, "s1", NEVER)
-    assert stalling.keys() == []
+    assert stalling.stored_keys() == []
+
+
+def test_a_message_file_that_stalls_after_the_commit_landed_is_written_by_the_next_turn(
+    stalling: Stalling, model_server: ModelServer
+) -> None:
+    """The commit point and the new messages go in one round trip: agent.json landed, a message
+    did not. The turn is stored (no error); its lease is left expired, so the next turn takes it
+    over at once and writes the message from agent.json's snapshot."""
+    chat(stalling.store, "s1", "first", model_server)
+    stalling.proxy.hang_on = lambda method, path: method == "PUT" and path.endswith("message_3.json")
+    with stalling.store.turn(CALLER, "s1", Deadline.after(3.0)) as turn:
+        make_agent(turn.session_manager, model_server)("second")
+    stalling.proxy.hang_on = lambda method, path: False
+    assert not any(key.endswith("message_3.json") for key in stalling.stored_keys())
+    full = ["first", "Noted: first", "second", "Noted: second"]
+    assert [text for _, text in history_texts(stalling.store, "s1")] == full
+
+    assert chat(stalling.store, "s1", "third", model_server) == "Noted: third"  # no 409: the lease was left expired
+    assert any(key.endswith("message_3.json") for key in stalling.stored_keys())
+    assert [text for _, text in history_texts(stalling.store, "s1")] == [*full, "third", "Noted: third"]

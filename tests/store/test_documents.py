@@ -86,7 +86,9 @@ def test_concurrent_changes_of_one_document_lose_nothing(store: SessionStore) ->
     for thread in threads:
         thread.join(30)
     assert errors == []
-    facts = store.caller_document(CALLER, "memory", NEVER)["facts"]
+    document = store.caller_document(CALLER, "memory", NEVER)
+    assert document is not None
+    facts = document["facts"]
     assert sorted(facts) == sorted(f"{name}{i}" for name in "ab" for i in range(10))
     assert [f for f in facts if f.startswith("a")] == [f"a{i}" for i in range(10)]  # each writer's order kept
 

@@ -29,7 +29,8 @@ from .helpers import CALLER, NEVER, Backend, chat, history_texts
 
 @pytest.mark.parametrize(
     "caller",
-    [CALLER, "local", "direct", "..", ".", "../../etc", "a/b\\c", "sub|auth0|123", "é ü", "x" * 300, "%41", "%sha256-x"],
+    [CALLER, "local", "direct", "..", ".", "../../etc", "a/b\\c", "sub|auth0|123", "é ü", "x" * 300, "%41",
+     "%sha256-x"],
 )
 def test_a_caller_becomes_one_inert_segment_that_maps_back(caller: str) -> None:
     segment = caller_segment(caller)
@@ -99,7 +100,9 @@ def test_an_unwritable_session_dir_gives_store_unavailable(tmp_path: Path, model
         chat(store, "s1", "hello", model_server)
 
 
-def test_a_symlink_in_the_session_dir_is_refused(files_backend: Backend, model_server: ModelServer, tmp_path: Path) -> None:
+def test_a_symlink_in_the_session_dir_is_refused(
+    files_backend: Backend, model_server: ModelServer, tmp_path: Path
+) -> None:
     store = files_backend.store()
     chat(store, "s1", "hello", model_server)
     keys = SessionKeys.of(CALLER, "s1")
@@ -129,6 +132,7 @@ def test_a_failure_while_committing_stores_no_agent_state(s3_backend: Backend, m
     refusing.clear()
     after = s3_backend.stored()
     assert {k: v for k, v in after.items() if not k.endswith(("message_2.json", "message_3.json"))} == before
-    assert [t for _, t in history_texts(store, "s1")] == ["first", "Noted: first"]  # the half-written turn is not visible
+    # the half-written turn is not visible
+    assert [t for _, t in history_texts(store, "s1")] == ["first", "Noted: first"]
     assert chat(store, "s1", "third", model_server) == "Noted: third"
     assert [t for _, t in history_texts(store, "s1")][2:] == ["third", "Noted: third"]

@@ -93,7 +93,8 @@ def test_a_long_turn_still_holding_its_lease_renews_it_and_commits(
 def steal_the_lease(store: SessionStore, session_id: str) -> None:
     """The lease is gone from under its holder, who does not know (clock skew, a frozen process)."""
     key = SessionKeys.of(CALLER, session_id).lease
-    assert store.objects.delete_if_match(key, store.objects.get(key).etag)
+    held = store.objects.get(key)
+    assert held is not None and store.objects.delete_if_match(key, held.etag)
 
 
 def test_the_commit_point_is_a_compare_and_swap_a_writer_that_lost_the_race_stores_nothing_more(

@@ -56,7 +56,9 @@ def restored_by_store(store: SessionStore, server: ModelServer, session_id: str 
 
 def stock(backend: Backend, session_id: str = "s1") -> Any:
     location = backend.stock_location(caller_segment(CALLER))
-    return S3SessionManager(session_id, **location) if backend.kind == "s3" else FileSessionManager(session_id, **location)
+    if backend.kind == "s3":
+        return S3SessionManager(session_id, **location)
+    return FileSessionManager(session_id, **location)
 
 
 def test_s3_and_files_store_and_restore_the_same_conversation(
@@ -129,6 +131,7 @@ def test_a_session_written_by_the_v1_store_restores_exactly_as_v1_restored_it(
     with store.turn(CALLER, "fixture_session", NEVER) as turn:  # and it goes on
         make_agent(turn.session_manager, model_server, window=6)("Do you remember my name?")
     assert model_server.user_texts() == [
-        "Do you remember my name?", "Tell me a joke about S3 ü 🚀.", "What do you know about me?", "Do you remember my name?"
+        "Do you remember my name?", "Tell me a joke about S3 ü 🚀.", "What do you know about me?",
+        "Do you remember my name?"
     ]
     assert store.history(CALLER, "fixture_session", 14, 10, NEVER).total == 16

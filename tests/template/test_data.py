@@ -126,8 +126,21 @@ def test_only_the_expiry_schedule_may_dead_letter_into_the_failures_queue(defaul
 def test_every_queue_refuses_requests_without_tls(defaults: Stack) -> None:
     covered = set()
     for policy in defaults.of_type("AWS::SQS::QueuePolicy").values():
-        (deny,) = [s for s in policy["Properties"]["PolicyDocument"]["Statement"] if s["Effect"] == "Deny"]
+        (deny,) = [s for s in policy["Properties"]["PolicyDocument"]["Statement"]
+                   if s["Effect"] == "Deny" and s["Action"] == "sqs:*"]
         assert deny["Action"] == "sqs:*" and deny["Principal"] == "*"
         assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
         covered |= {queue["Ref"] for queue in policy["Properties"]["Queues"]}
     assert covered == SQS_QUEUES
+
+
+def test_only_the_agent_function_sends_turns(defaults: Stack) -> None:
+    """The turn queue and its dead-letter queue refuse SendMessage from any other principal."""
+    statements = defaults.properties("TurnQueuesPolicy")["PolicyDocument"]["Statement"]
+    (senders,) = [s for s in statements if s["Action"] == "sqs:SendMessage"]
+    assert senders["Effect"] == "Deny" and senders["Principal"] == "*"
+    assert senders["Resource"] == [{"Fn::GetAtt": ["TurnQueue", "Arn"]}, {"Fn::GetAtt": ["TurnDeadLetterQueue", "Arn"]}]
+    assert senders["Condition"] == {"ArnNotEquals": {"aws:PrincipalArn": {"Fn::GetAtt": ["AgentFunctionRole", "Arn"]}}}
+    sending = {name for name, role in defaults.of_type("AWS::IAM::Role").items()
+               if "sqs:SendMessage" in str(role["Properties"].get("Policies"))}
+    assert sending == {"AgentFunctionRole"}, "a role that sends turns must be allowed by TurnQueuesPolicy"

@@ -1,7 +1,7 @@
 """SessionCatalog: keeps each caller's session list (session_list.py) as turns commit, and reads it.
 
 Costs: a turn adds one PUT (its new entry) and, from its second turn on, one DELETE (the entry
-it replaces), in one concurrent round trip after the commit; the first turn of a day adds the
+it replaces), in one concurrent round trip after the commit, with the lease's release; the first turn of a day adds the
 day's marker to that round trip. A page is one LIST and one GET. A rename or a delete changes
 titles.json by compare-and-swap. Sessions written before the list existed are indexed once, the
 first time their caller lists (or by ``make reindex``), flagged in titles.json.
@@ -33,6 +33,7 @@ from .session_list import (
     parse_entry,
     titles_key,
 )
+from .together import together
 
 logger = logging.getLogger(__name__)
 AGENT_ID = "default"
@@ -80,11 +81,14 @@ def write_listing(objects: ObjectStore, keys: SessionKeys, repository: TurnRepos
     if before is None or day_of(before.updated_ms) != day_of(new.updated_ms):
         writes.append((marker(keys, day_of(new.updated_ms)), b"{}"))
     old = (repository.agents[AGENT_ID].stored or {}).get(LISTING)
-    if isinstance(old, str) and old != new_key:
-        objects.put_many(writes)  # first: a failure here leaves the old entry, not none
-        objects.delete([old])
-    else:
+    if not (isinstance(old, str) and old != new_key):
         objects.put_many(writes)
+        return
+    written, deleted = together(lambda: objects.put_many(writes), lambda: objects.delete([old]))
+    if written.error is not None and deleted.error is None:
+        objects.put(old, b"{}")  # the old entry back: a failure leaves it, never no entry
+    written.result()
+    deleted.result()
 
 
 def listing_keys(agent: Doc | None, keys: SessionKeys) -> list[str]:

@@ -82,10 +82,22 @@ class Leases:
     def __init__(self, seconds: int, clock: Clock = time.time) -> None:
         self.seconds, self.clock = seconds, clock
 
-    def take(self, objects: ObjectStore, key: str, deadline: Deadline | None = None) -> Lease:
+    def create(self, objects: ObjectStore, key: str, owner: str, deadline: Deadline | None = None) -> Lease | None:
+        """The lease if it was free (one put_if_absent, sent with the turn's reads), else None:
+        then ``take`` with the same ``owner`` (a retried put of ours may have landed after all)."""
+        ends_by = self._ends_by(deadline)
+        expires_at = self.clock() + self.seconds
+        etag = objects.put_if_absent(key, _body(owner, expires_at, ends_by))
+        return Lease(key, owner, expires_at, etag, ends_by=ends_by) if etag else None
+
+    def _ends_by(self, deadline: Deadline | None) -> float | None:
+        left = deadline.remaining() if deadline is not None else math.inf
+        return self.clock() + left if math.isfinite(left) else None
+
+    def take(self, objects: ObjectStore, key: str, deadline: Deadline | None = None, owner: str | None = None) -> Lease:
         """Hold the lease at ``key`` or raise SessionBusy (having written nothing else). ``deadline``:
         the holder's, so that others can tell a running holder from a dead one."""
-        owner, tried_takeover = uuid.uuid4().hex, False
+        owner, tried_takeover = owner or uuid.uuid4().hex, False
         left = deadline.remaining() if deadline is not None else math.inf
         ends_by = self.clock() + left if math.isfinite(left) else None
         for _ in range(_ATTEMPTS):
@@ -127,6 +139,15 @@ class Leases:
             objects.delete_if_match(lease.key, lease.etag)
         except Exception as error:  # noqa: BLE001 (a failed release must not fail the turn)
             logger.warning("could not release session lease: %s: %s", type(error).__name__, error)
+
+    def leave_for_repair(self, objects: ObjectStore, lease: Lease) -> None:
+        """Instead of releasing: an expired lease, so the next request takes it over at once and
+        repairs what this turn's commit left unwritten (TurnRepository.repair). Never raises: a
+        lease left as it is expires too, later."""
+        try:
+            objects.put_if_match(lease.key, _body(lease.owner, 0.0, 0.0), lease.etag)
+        except Exception as error:  # noqa: BLE001 (the turn is stored; its lease just expires)
+            logger.warning("could not mark session lease for repair: %s: %s", type(error).__name__, error)
 
     @property
     def margin(self) -> float:

@@ -45,6 +45,7 @@ from .failures import CommitUnknown, guarded
 from .keys import SessionKeys
 from .lease import lost
 from .objects import ObjectStore, StoredObject
+from .together import together
 
 Doc = dict[str, Any]
 SNAPSHOT = "_snapshot"
@@ -54,6 +55,7 @@ LISTING = "_listing"  # the key of the session's entry in its caller's list (ses
 # Resolving an unanswered commit (read back, then fence) gets this long: the commit point's own
 # write is given the turn's deadline less this, so the answer still comes before it.
 CHECK_SECONDS = 1.0
+AGENT_ID_DEFAULT = "default"  # Strands' default agent id, the session store's one agent
 _MESSAGE_FIELDS = frozenset(f.name for f in dataclasses.fields(SessionMessage))
 
 
@@ -95,6 +97,7 @@ class TurnRepository(SessionRepository):
                  agents: dict[str, StoredObject | None]) -> None:
         self.objects, self.keys = objects, keys
         self.stored_session = decode(session)
+        self.session_file_read = session is not None
         self.new_session: Doc | None = None
         self.agents = {agent_id: AgentRecord.of(stored) for agent_id, stored in agents.items()}
         self.commit_id = uuid.uuid4().hex
@@ -186,6 +189,73 @@ class TurnRepository(SessionRepository):
             if etag is None and not self._resolved(key, record):
                 raise lost()
 
+    @guarded("committing a turn")
+    def commit(self, deadline: Deadline | None = None) -> bool:
+        """The turn's files and the commit point, in one round trip where that is safe: when
+        agent.json's snapshot holds every new message (a restore never reads their files) and no
+        committed message is rewritten. A crash between them leaves agent.json naming messages
+        whose files may be missing: ``repair`` rewrites them from the snapshot when the next turn
+        takes the lease over. False: the commit landed but some file did not (repair needed)."""
+        plan = self._one_round_trip()
+        if plan is None:
+            self.write_messages()
+            self.write_commit_point(deadline)
+            return True
+        agent_id, new = plan
+        committed, written = together(lambda: self.write_commit_point(deadline),
+                                      lambda: self._create_files(agent_id, new))
+        committed.result()  # not stored: what landed is a leftover past the count, as before
+        if written.error is not None:
+            return False
+        try:  # ours now (the commit point's swap succeeded): what was in the way was a leftover
+            self.objects.put_many(written.value)
+        except Exception:  # noqa: BLE001 (the turn is stored; the next one repairs)
+            return False
+        return True
+
+    def _one_round_trip(self) -> tuple[str, list[tuple[str, bytes]]] | None:
+        pending = [(a, r) for a, r in self.agents.items() if r.pending is not None or r.pending_messages]
+        if len(pending) != 1:
+            return None
+        agent_id, record = pending[0]
+        if any(i < (record.count or 0) for i in record.pending_messages) or record.count is None:
+            return None  # a redaction, or a stock agent: the careful order
+        offset = int(((record.pending or record.stored or {}).get("conversation_manager_state") or {})
+                     .get("removed_message_count", 0))
+        count = max([record.count, *(i + 1 for i in record.pending_messages)])
+        outside = any(i < offset for i in record.pending_messages)
+        if outside or any(record.message(i) is None for i in range(offset, count)):
+            return None  # agent.json will hold no snapshot, or not these messages: restores read files
+        new = [(self.keys.message(agent_id, i), encode(m)) for i, m in sorted(record.pending_messages.items())]
+        return agent_id, new
+
+    def _create_files(self, agent_id: str, new: list[tuple[str, bytes]]) -> list[tuple[str, bytes]]:
+        """session.json (a new session) and the new messages; those a leftover was in the way of."""
+        items = ([(self.keys.session, encode(self.new_session))] if self.new_session is not None else []) + new
+        etags = self.objects.put_many_if_absent(items)
+        # session.json already there: one a turn that died wrote, or a stock manager; the commit
+        # point's compare-and-swap decides whose session this is.
+        return [item for item, etag in zip(items, etags, strict=True) if etag is None and item[0] != self.keys.session]
+
+    @guarded("repairing an interrupted turn")
+    def repair(self, agent_id: str) -> None:
+        """After a takeover: leftovers past the count go; committed messages and session.json that
+        a commit in one round trip left unwritten are written from agent.json."""
+        record = self._agent(agent_id)
+        if record.count is None:
+            return  # a stock agent: every message counts
+        listed = self._listed_ids(agent_id)
+        self.objects.delete([self.keys.message(agent_id, i) for i in listed if i >= record.count])
+        missing = sorted(set(record.known) - set(listed))
+        self.objects.put_many([(self.keys.message(agent_id, i), encode(record.known[i])) for i in missing])
+        if record.stored is not None and not self.session_file_read and self.objects.get(self.keys.session) is None:
+            self.objects.put_if_absent(self.keys.session, encode(self.session_of(record.stored)))
+
+    def session_of(self, agent: Doc) -> Doc:
+        """What session.json says, from agent.json (written in the same turn as the first)."""
+        return {"session_id": self.keys.session_id, "session_type": "AGENT",
+                "created_at": agent.get("created_at"), "updated_at": agent.get("updated_at")}
+
     def _swap(self, objects: ObjectStore, key: str, body: bytes, etag: str | None) -> str | None:
         return objects.put_if_absent(key, body) if etag is None else objects.put_if_match(key, body, etag)
 
@@ -231,7 +301,9 @@ class TurnRepository(SessionRepository):
         return session
 
     def read_session(self, session_id: str, **kwargs: Any) -> Session | None:
-        data = self.new_session or self.stored_session
+        """session.json; when it was not read (or is missing), an agent.json tells the session exists."""
+        stored = self.agents[AGENT_ID_DEFAULT].stored if AGENT_ID_DEFAULT in self.agents else None
+        data = self.new_session or self.stored_session or (self.session_of(stored) if stored else None)
         return None if data is None else Session.from_dict(data)
 
     @guarded("reading an agent")

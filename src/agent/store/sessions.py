@@ -3,6 +3,7 @@ small documents around sessions (records, caller documents, connections)."""
 
 import logging
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -24,9 +25,10 @@ from .failures import SessionDeleted, store_errors
 from .keys import SessionKeys
 from .lease import Clock, Lease, Leases
 from .objects import ObjectStore, StoredObject
-from .repository import TurnRepository
+from .repository import LISTING, VOID, TurnRepository
 from .session_list import checked_title as catalog_title
 from .session_list import titles_key
+from .together import together
 
 logger = logging.getLogger(__name__)
 AGENT_ID = "default"  # Strands' default agent id: the one agent of each session
@@ -93,28 +95,85 @@ class SessionStore:
         objects = self.objects.within(deadline)
         required = _REQUIRED_RECORD.get()
         required_key = required[1] if required and required[0] == keys.folder else None
-        with self.leased(keys, objects, deadline) as lease:
+        with store_errors("opening a session"):
+            lease, (repository, document, record) = self._take_and_open(keys, objects, deadline, document_key,
+                                                                         required_key)
+        repaired = True
+        try:
             with store_errors("opening a session"):
-                repository, document, record = self._open(objects, keys, document_key, required_key)
                 if required_key and record is None:
                     raise SessionDeleted()  # under the lease: no DELETE can come between this and the commit
                 if lease.taken_over:
-                    objects.delete(repository.leftovers(AGENT_ID))
+                    repository.repair(AGENT_ID)
                 turn = Turn(RepositorySessionManager(session_id, session_repository=repository),
                             decode(document), document_key, document)
                 catalog.prepare_listing(repository, keys, lambda: int(self.clock() * 1000))
             yield turn
             with store_errors("committing a turn"):
                 self.leases.confirm(objects, lease)
-                repository.write_messages()
-                repository.write_commit_point(deadline)
-            self._list_turn(objects, keys, repository)
-            # After the commit point: a turn that was not stored changes no fact. Once it is
-            # stored, a failure here must not call the turn failed (a retry would run it twice).
+                repaired = repository.commit(deadline)
+        except BaseException:
+            self.leases.release(self.objects.within(Deadline.after(RELEASE_SECONDS)), lease)
+            raise
+        # Stored. The lease's release, the session's list entry and the caller document's changes
+        # are independent: one round trip. A failure in any must not call the turn failed.
+        together(lambda: self._end_lease(lease, repaired),
+                 lambda: self._list_turn(objects, keys, repository),
+                 lambda: self._apply(turn, objects, document_key))
+
+    def _end_lease(self, lease: Lease, repaired: bool) -> None:
+        objects = self.objects.within(Deadline.after(RELEASE_SECONDS))
+        if repaired:
+            self.leases.release(objects, lease)
+        else:
+            self.leases.leave_for_repair(objects, lease)
+
+    @staticmethod
+    def _apply(turn: Turn, objects: ObjectStore, document_key: str | None) -> None:
+        try:
+            turn._apply_changes(objects)
+        except Exception:  # noqa: BLE001
+            logger.warning("the turn was stored but its change to %s was not", document_key, exc_info=True)
+
+    def _take_and_open(self, keys: SessionKeys, objects: ObjectStore, deadline: Deadline, document_key: str | None,
+                       required_key: str | None) -> tuple[Lease, tuple[TurnRepository, StoredObject | None,
+                                                                      StoredObject | None]]:
+        """The lease and the session's reads in one round trip. Reads that were not made under our
+        lease (it was held, or taken over) are discarded and made again once it is held. A new
+        session's first queued turn reads its record again under the lease: read before, a DELETE
+        could have come between the read and the lease and the commit would create the session anew."""
+        owner = uuid.uuid4().hex
+        taken, opened = together(lambda: self.leases.create(objects, keys.lease, owner, deadline),
+                                 lambda: self._open_turn(objects, keys, document_key, required_key))
+        lease = taken.result()
+        if lease is None:
+            lease = self.leases.take(objects, keys.lease, deadline, owner=owner)
             try:
-                turn._apply_changes(objects)
-            except Exception:  # noqa: BLE001
-                logger.warning("the turn was stored but its change to %s was not", document_key, exc_info=True)
+                return lease, self._open_turn(objects, keys, document_key, required_key)
+            except BaseException:
+                self.leases.release(self.objects.within(Deadline.after(RELEASE_SECONDS)), lease)
+                raise
+        try:
+            repository, document, record = opened.result()
+            if required_key and AGENT_ID in repository.agents and repository.agents[AGENT_ID].etag is None:
+                record = objects.get(required_key)
+            return lease, (repository, document, record)
+        except BaseException:
+            self.leases.release(self.objects.within(Deadline.after(RELEASE_SECONDS)), lease)
+            raise
+
+    def _open_turn(self, objects: ObjectStore, keys: SessionKeys, document_key: str | None,
+                   record_key: str | None) -> tuple[TurnRepository, StoredObject | None, StoredObject | None]:
+        """agent.json (and a caller document, a record) in one round trip; session.json only for a
+        session that agent.json does not yet list (written before the list: its creation time)."""
+        extra = [key for key in (document_key, record_key) if key]
+        agent, *found = objects.get_many([keys.agent(AGENT_ID), *extra])
+        named = dict(zip(extra, found, strict=True))
+        session = None
+        if agent is not None and not (decode(agent) or {}).get(LISTING) and not (decode(agent) or {}).get(VOID):
+            session = objects.get(keys.session)
+        repository = TurnRepository(objects, keys, session, {AGENT_ID: agent})
+        return repository, named.get(document_key or ""), named.get(record_key or "")
 
     def history(self, caller: str, session_id: str, start: int, limit: int, deadline: Deadline) -> HistorySlice:
         """Committed messages with index >= start, at most ``limit``, oldest first, and the total.
