@@ -6,10 +6,11 @@ S3. A turn is a synchronous one with an instant model (the Agent's own hooks sto
 answer would): "before" is the time from the turn's start to the model's first byte (taking the
 lease and reading the session), "after" from the model's last byte to the turn's end (commit,
 list entry, release). Round trips are counted from the proxy's log: requests that arrive within
-half a delay of the first of a group are sent together. main's store is the one at ``--base``
-(default main), extracted into a temporary package and imported as agent.store_base.
+half a delay of the first of a group are sent together. The baseline is the store at ``--base``
+(default: main just before a turn's round trips were cut, 341f1f1), extracted into a temporary
+package and imported as agent.store_base.
 
-Usage: python tools/bench_latency.py [--turns 20] [--delay 0.025] [--history 40] [--base main]
+Usage: python tools/bench_latency.py [--turns 20] [--delay 0.025] [--history 40] [--base REF]
 """
 
 import argparse
@@ -36,6 +37,8 @@ from agent.aws_clients import AwsClients
 from agent.deadline import Deadline
 from agent.settings import Settings
 from agent.store import open_store
+
+BEFORE_ROUND_TRIPS = "341f1f1"  # main just before a turn went from 7 round trips to 3
 
 METHODS = (b"GET ", b"PUT ", b"POST ", b"DELETE ", b"HEAD ")
 
@@ -124,7 +127,7 @@ def main() -> None:
     parser.add_argument("--turns", type=int, default=20)
     parser.add_argument("--delay", type=float, default=0.025, help="seconds added to every S3 request")
     parser.add_argument("--history", type=int, default=40, help="stored messages (and the window)")
-    parser.add_argument("--base", default="main", help="the git ref whose store is compared")
+    parser.add_argument("--base", default=BEFORE_ROUND_TRIPS, help="the git ref whose store is compared")
     args = parser.parse_args()
     with bench.moto_server() as endpoint, tempfile.TemporaryDirectory() as tmp:
         host, port = endpoint.removeprefix("http://").split(":")
