@@ -4,6 +4,9 @@ SHELL := /bin/bash
 UV_VERSION := 0.13.8
 UV ?= $(shell command -v uv 2>/dev/null || echo $(CURDIR)/.tools/uv/bin/uv)
 PORT ?= 3000
+# The SAM CLI and checkov run in environments of their own (tools/sam, tools/checkov): a VIRTUAL_ENV
+# set by an activated venv or by `uv run` names another one, and uv would warn about it.
+TOOL_UV = env -u VIRTUAL_ENV $(UV)
 .DEFAULT_GOAL := help
 
 .PHONY: help uv setup dev chat browser invoke check test test-fast openapi lint validate build deploy deploy-guided
@@ -21,8 +24,8 @@ uv: ## uv itself, if it is not on PATH: a venv of its own under .tools/uv
 
 setup: uv ## uv, then the pinned dependencies (the app's, the SAM CLI's and checkov's)
 	@$(UV) sync --frozen --quiet
-	@$(UV) sync --frozen --quiet --project tools/sam
-	@$(UV) sync --frozen --quiet --project tools/checkov
+	@$(TOOL_UV) sync --frozen --quiet --project tools/sam
+	@$(TOOL_UV) sync --frozen --quiet --project tools/checkov
 
 # ---- local twin, tests (lead) -------------------------------------------------
 
@@ -87,26 +90,26 @@ openapi: setup ## write docs/openapi.json from the app's routes (a test fails wh
 # and as SAM transforms it (the functions' roles, the alias, the rule exist only after the transform).
 lint: setup check ## ruff and mypy, then cfn-lint, sam validate --lint and checkov on the template
 	$(UV) run --frozen cfn-lint template.yaml
-	$(UV) run --frozen --project tools/sam sam validate --lint
+	$(TOOL_UV) run --frozen --project tools/sam sam validate --lint
 	@mkdir -p build
-	$(UV) run --frozen --project tools/sam python tests/template/sam_transform.py template.yaml > build/template.transformed.json
-	$(UV) run --frozen --project tools/checkov checkov --config-file .checkov.yaml --compact --quiet \
+	$(TOOL_UV) run --frozen --project tools/sam python tests/template/sam_transform.py template.yaml > build/template.transformed.json
+	$(TOOL_UV) run --frozen --project tools/checkov checkov --config-file .checkov.yaml --compact --quiet \
 		-f template.yaml -f build/template.transformed.json
 
 # ---- deploy: the pinned SAM CLI (tools/sam), with samconfig.toml's settings -----------------
 
 build: setup ## sam build: the functions' artifact for the template's Architecture (no Docker)
-	$(UV) run --frozen --project tools/sam sam build $(SAM_ARGS)
+	$(TOOL_UV) run --frozen --project tools/sam sam build $(SAM_ARGS)
 
 # Credentials and region are looked for first (locally, by the SAM CLI's botocore): without them SAM
 # fails only after it has started, and --guided after asking every question.
 deploy: setup ## sam deploy: the stack as samconfig.toml describes it (after make build)
-	@$(UV) run --frozen --project tools/sam python tools/deploy_check.py -- $(SAM_ARGS)
-	$(UV) run --frozen --project tools/sam sam deploy $(SAM_ARGS)
+	@$(TOOL_UV) run --frozen --project tools/sam python tools/deploy_check.py -- $(SAM_ARGS)
+	$(TOOL_UV) run --frozen --project tools/sam sam deploy $(SAM_ARGS)
 
 deploy-guided: setup ## sam deploy --guided: the first deploy, asks for the region and parameters and saves them
-	@$(UV) run --frozen --project tools/sam python tools/deploy_check.py --guided -- $(SAM_ARGS)
-	$(UV) run --frozen --project tools/sam sam deploy --guided $(SAM_ARGS)
+	@$(TOOL_UV) run --frozen --project tools/sam python tools/deploy_check.py --guided -- $(SAM_ARGS)
+	$(TOOL_UV) run --frozen --project tools/sam sam deploy --guided $(SAM_ARGS)
 
 # ---- benchmarks -----------------------------------------------------------------
 
