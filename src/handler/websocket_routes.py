@@ -66,21 +66,20 @@ class WebSocketRoutes:
 
     def cancel(self, event: APIGatewayWebSocketEvent, deadline: Deadline) -> None:
         """cancelTurn: see websocket_cancel.py."""
-        endpoint = callback_url(event.raw_event["requestContext"], self.configured_callback_url)
-        connection = ConnectionRef(id=event.request_context.connection_id, endpoint=endpoint)
-        try:
-            body = json.loads(event.body or "")
-        except (ValueError, RecursionError):
-            body = None
+        connection, body = self._frame(event)
         cancel_turn(self.turns, self.connections, self.clients, connection, body, deadline)
 
-    def message(self, event: APIGatewayWebSocketEvent, deadline: Deadline, known: bool) -> None:
+    def _frame(self, event: APIGatewayWebSocketEvent) -> tuple[ConnectionRef, Any]:
+        """Where this connection's frames go, and the frame's JSON (None if it is not JSON)."""
         endpoint = callback_url(event.raw_event["requestContext"], self.configured_callback_url)
         connection = ConnectionRef(id=event.request_context.connection_id, endpoint=endpoint)
         try:
-            body = json.loads(event.body or "")
+            return connection, json.loads(event.body or "")
         except (ValueError, RecursionError):
-            body = None
+            return connection, None
+
+    def message(self, event: APIGatewayWebSocketEvent, deadline: Deadline, known: bool) -> None:
+        connection, body = self._frame(event)
         named = body.get("session_id") if isinstance(body, dict) else None
         session_id = named if isinstance(named, str) and is_text(named) else None  # a frame must be UTF-8
         try:
