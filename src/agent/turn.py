@@ -7,6 +7,7 @@ import asyncio
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from strands import Agent, ModelRetryStrategy
@@ -64,6 +65,23 @@ class Reply:
     output: dict[str, Any] | None = None  # the object the output_schema asked for
 
 
+@dataclass(frozen=True)
+class AlongTheTurn:
+    """The caller's own work for a turn, sent beside the turn's store requests instead of after
+    them (each round trip to S3 is 10-30 ms of every turn):
+
+    - ``checks`` run while the session is opened, in the same round trip (the turn's record
+      claimed, the caller's budget read); one that raises ends the turn before the model is
+      called, with its error, and nothing is stored;
+    - ``on_stored`` get the reply once the turn is committed, beside the lease's release and the
+      list entry (the turn's record, its tokens counted); a failure is logged, the turn is stored;
+    - ``reply_first`` too, but the session's lease is released only after it (a reply frame)."""
+
+    checks: Sequence[Callable[[], None]] = ()
+    on_stored: Sequence[Callable[["Reply"], None]] = ()
+    reply_first: Callable[["Reply"], None] | None = None
+
+
 def check_message(message: Any, max_chars: int) -> str:
     """The same rules for every way a message arrives (HTTP, WebSocket, queues, direct)."""
     if not isinstance(message, str) or not message.strip():
@@ -94,7 +112,8 @@ class Turns:
         self.mcp_servers = mcp_servers
 
     def run(self, request: ChatRequest, deadline: Deadline, on_delta: OnDelta | None = None,
-            stop: TurnStop | None = None) -> Reply:
+            stop: TurnStop | None = None, along: AlongTheTurn | None = None) -> Reply:
+        along = along or AlongTheTurn()
         message = None if request.answers else check_message(request.message, self.settings.max_message_chars)
         requested = requested_output(request.output_schema)  # a bad schema fails before the session is touched
         model_deadline = deadline.earlier_by(COMMIT_SECONDS)
@@ -105,20 +124,26 @@ class Turns:
         memory = MEMORY_DOCUMENT if self.settings.memory else None
         # Listed before the session's lease is taken (from the container's cache on a warm turn).
         mcp_tools = self.mcp_servers.tools_for_turn(model_deadline, LISTING_SHARE) if self.mcp_servers else []
-        with self.store.turn(request.caller, request.session_id, deadline, caller_document=memory) as turn:
+        with self.store.turn(request.caller, request.session_id, deadline, caller_document=memory,
+                             beside=along.checks) as turn:
             agent = self._agent(model, turn, request.session_id, mcp_tools)
             prompt = _prompt(agent, request, message)
             started = time.perf_counter()
-            reply, stop_reason = self._run(agent, prompt, model_deadline, on_delta, stop, requested)
+            text, stop_reason = self._run(agent, prompt, model_deadline, on_delta, stop, requested)
             model_seconds = time.perf_counter() - started
             output = requested.output() if requested else None  # raises inside the turn: nothing stored
-        usage = agent.event_loop_metrics.accumulated_usage
-        return Reply(
-            session_id=request.session_id, reply=reply, stop_reason=stop_reason,
-            input_tokens=int(usage.get("inputTokens", 0)), output_tokens=int(usage.get("outputTokens", 0)),
-            message_count=agent.conversation_manager.removed_message_count + _stored_count(agent),
-            model_seconds=model_seconds, interrupts=tuple(pending_calls(agent)), output=output,
-        )
+            usage = agent.event_loop_metrics.accumulated_usage
+            reply = Reply(
+                session_id=request.session_id, reply=text, stop_reason=stop_reason,
+                input_tokens=int(usage.get("inputTokens", 0)), output_tokens=int(usage.get("outputTokens", 0)),
+                message_count=agent.conversation_manager.removed_message_count + _stored_count(agent),
+                model_seconds=model_seconds, interrupts=tuple(pending_calls(agent)), output=output,
+            )
+            for work in along.on_stored:
+                turn.once_stored(partial(work, reply))
+            if along.reply_first is not None:
+                turn.once_stored(partial(along.reply_first, reply), before_release=True)
+        return reply
 
     def _agent(self, model: Any, turn: Any, session_id: str, turn_tools: Sequence[Any] = ()) -> Agent:
         """Agents are cheap: one per turn, restored from the session by its session manager."""

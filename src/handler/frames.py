@@ -105,11 +105,16 @@ class Frames:
         self._finish({"type": "error", **self.head, **error_body})
 
     def _finish(self, frame: dict[str, Any]) -> None:
+        """A turn's one last frame: a second (the worker's, once the turn sent its reply as it was
+        stored) is not posted."""
+        with self.changed:
+            if self.finished:
+                return
+            self.finished = True
         self._queue(frame)
         self._wait_until_sent(self.deadline)
         with self.changed:
-            self.finished = True  # the sender's thread ends once idle, without lingering
-            self.changed.notify_all()
+            self.changed.notify_all()  # finished: the sender's thread ends once idle, without lingering
 
     # ---- the queue ------------------------------------------------------------------------------
     def _queue(self, frame: dict[str, Any], deadline: Deadline | None = None) -> None:

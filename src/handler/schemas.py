@@ -202,6 +202,13 @@ class ConnectionRef(BaseModel):
     endpoint: Annotated[str, StringConstraints(min_length=1, max_length=2048)]
 
 
+class QueuedRecord(BaseModel):
+    """A queued turn's ledger record as its sender wrote it (turn_ledger.py)."""
+
+    document: dict[str, Any]
+    etag: str
+
+
 class QueuedTurn(MessageIn):
     """A turn on the turn queue, for a worker invocation. Only this function can send to that
     queue, so the caller in it is trusted."""
@@ -211,6 +218,9 @@ class QueuedTurn(MessageIn):
     turn_id: Annotated[str, StringConstraints(pattern=TURN_ID_PATTERN)]
     idempotency_key: IdempotencyKey | None = None
     connection: ConnectionRef | None = None
+    # The worker marks the record "running" over this ETag in the round trip that opens the
+    # session, instead of reading it first; a changed record sends it the long way.
+    queued_as: QueuedRecord | None = None
 
 
 # ---- responses -------------------------------------------------------------------------------

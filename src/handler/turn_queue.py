@@ -24,6 +24,8 @@ from .schemas import QueuedTurn
 
 # SQS takes a message of up to 256 KiB; a message of MAX_MESSAGE_CHARS characters may need more.
 MAX_BODY_BYTES = 256 * 1024
+# Kept for the turn's record, which the message carries once it is written (QueuedTurn.queued_as).
+RECORD_BYTES = 1024
 NOT_CONFIGURED = ("Long turns need the turn queue (TURN_QUEUE_URL), which this deployment does not have; "
                   "send the message without Prefer: respond-async.")
 
@@ -40,7 +42,7 @@ class TurnQueue:
         if not self.url:
             raise QueueUnavailable(NOT_CONFIGURED)
         body = turn.model_dump_json(exclude_none=True)
-        size = len(body.encode("utf-8", "surrogatepass"))
+        size = len(body.encode("utf-8", "surrogatepass")) + (0 if turn.queued_as else RECORD_BYTES)
         if size > MAX_BODY_BYTES:
             raise InvalidRequest(f'"message" takes {size} bytes to queue; the turn queue takes {MAX_BODY_BYTES}. '
                                  "Send a shorter message.")

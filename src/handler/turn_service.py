@@ -8,7 +8,7 @@ arguments; it keeps nothing between invocations but what the composition root ga
 """
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +16,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from agent import (
     AgentError,
+    AlongTheTurn,
     ChatRequest,
     Conversations,
     Deadline,
@@ -35,7 +36,7 @@ from agent.usage import CallerUsage
 from .approvals import answers_of, asked, interrupts_body, responses_of
 from .error_table import ApiError, as_api_error
 from .observability import Observability
-from .schemas import ConnectionRef, QueuedTurn
+from .schemas import ConnectionRef, QueuedRecord, QueuedTurn
 from .turn_ledger import (
     CANCELLED,
     STOPPING,
@@ -98,36 +99,60 @@ class TurnService:
 
     # ---- turns run now ---------------------------------------------------------------------
     def run(self, request: TurnRequest, deadline: Deadline, on_delta: Any = None) -> dict[str, Any]:
-        """A turn; with an idempotency key, a retry replays the first reply instead of running again."""
+        """A turn; with an idempotency key, a retry replays the first reply instead of running again.
+        The key's record is claimed in the round trip that opens the session, and marked done in
+        the one that releases it."""
         self.logger.append_keys(session_id=request.session_id)  # on every line of this invocation
         if request.idempotency_key is None:
             return self._turn(request, deadline, on_delta)
-        ledger = self.ledger(request.caller, request.session_id, deadline)
-        entry, ours = ledger.claim(turn_id_for(request), asked(request), "running", running_until(deadline))
-        if not ours:
-            if entry.status == "done":
-                return dict(entry.document["reply"])
-            raise in_progress()
+        ledger, turn_id = self.ledger(request.caller, request.session_id, deadline), turn_id_for(request)
+        ours: list[Entry] = []
+
+        def claim() -> None:
+            entry, mine = ledger.claim(turn_id, asked(request), "running", running_until(deadline))
+            if not mine:
+                raise AlreadyClaimed(entry)
+            ours.append(entry)
+
         try:
-            reply = self._turn(request, deadline, on_delta, self._stop(ledger, entry.turn_id))
+            return self._turn(request, deadline, on_delta, self._stop(ledger, turn_id), checks=(claim,),
+                              on_stored=(lambda body: self._settle(ledger, ours[0], "done", reply=body),))
+        except AlreadyClaimed as claimed:
+            if claimed.entry.status == "done":
+                return dict(claimed.entry.document["reply"])
+            raise in_progress() from None
         except CommitUnknown:
             raise  # left running until it expires: a retry must not run it while it may still land
         except TurnCancelled:
-            self._end_cancelled(ledger, entry.turn_id)
+            self._end_cancelled(ledger, turn_id)
             raise
         except Exception as error:
-            self._settle(ledger, entry, "failed", error=as_api_error(error).body()["error"])
+            if ours:
+                self._settle(ledger, ours[0], "failed", error=as_api_error(error).body()["error"])
             raise
-        self._settle(ledger, entry, "done", reply=reply)
-        return reply
 
-    def _turn(self, request: TurnRequest, deadline: Deadline, on_delta: Any,
-              stop: TurnStop | None = None) -> dict[str, Any]:
-        self.usage.check(request.caller, deadline)  # before the model is called (BudgetExceeded)
+    def _turn(self, request: TurnRequest, deadline: Deadline, on_delta: Any, stop: TurnStop | None = None,
+              checks: Sequence[Callable[[], None]] = (), on_stored: Sequence[Callable[[dict[str, Any]], Any]] = (),
+              reply_first: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+        """The turn, with the caller's work beside its store requests (agent.AlongTheTurn): the
+        budget checked and ``checks`` made while the session opens, before the model is called;
+        the tokens counted and ``on_stored`` given the reply's body once it is stored, with
+        ``reply_first`` (a reply frame) before the session's lease is released."""
         chat = ChatRequest(request.caller, request.session_id, request.message, request.interrupt_responses,
                            request.output_schema)
+
+        def budget() -> None:
+            self.usage.check(request.caller, deadline)  # BudgetExceeded
+
+        def count(reply: Reply) -> None:
+            self.usage.count(request.caller, request.session_id, reply.input_tokens, reply.output_tokens, deadline)
+
+        along = AlongTheTurn(
+            checks=(budget, *checks),
+            on_stored=(count, *(lambda reply, work=work: work(reply_body(reply)) for work in on_stored)),
+            reply_first=(lambda reply: reply_first(reply_body(reply))) if reply_first else None)
         try:
-            reply = self.conversations.chat(chat, deadline, on_delta, stop)
+            reply = self.conversations.chat(chat, deadline, on_delta, stop, along)
         except (ModelError, ModelThrottled) as error:
             self.metrics.add_metric(name="ModelErrors", unit=MetricUnit.Count, value=1)
             self.metrics.add_metadata(key="model_error", value=error.code)
@@ -136,7 +161,6 @@ class TurnService:
         self.metrics.add_metric(name="ModelLatency", unit=MetricUnit.Milliseconds, value=reply.model_seconds * 1000)
         self.metrics.add_metric(name="InputTokens", unit=MetricUnit.Count, value=reply.input_tokens)
         self.metrics.add_metric(name="OutputTokens", unit=MetricUnit.Count, value=reply.output_tokens)
-        self.usage.count(request.caller, request.session_id, reply.input_tokens, reply.output_tokens, deadline)
         self.logger.info("turn stored", extra={"message_count": reply.message_count, "stop_reason": reply.stop_reason})
         return reply_body(reply)
 
@@ -160,50 +184,98 @@ class TurnService:
         the session's queueing lease: no frame of the turn can come before it, and a turn sent
         after it was announced is queued after it. A retry with the same idempotency key finds its
         turn (queued, running or done) instead of queueing another, unless it failed: then it is
-        queued again."""
+        queued again. The record is claimed and the budget read in the round trip that takes the
+        queueing lease; the message carries the record, so the worker need not read it first."""
         turn_id = turn_id or turn_id_for(request)
-        self.usage.check(request.caller, deadline)  # refused before anything is written or announced
         turn = QueuedTurn(caller=request.caller, session_id=request.session_id, turn_id=turn_id,
                           message=request.message, idempotency_key=request.idempotency_key, connection=connection,
                           interrupt_responses=responses_of(request.interrupt_responses),
                           output_schema=request.output_schema)
         self.queue.check(turn)  # refused before anything is written or announced
         ledger = self.ledger(request.caller, request.session_id, deadline)
-        entry, ours = ledger.claim(turn_id, asked(request), "queued", None)
-        if not ours:
-            if announce:
-                announce(deadline)
-            return {**_status(entry), "session_id": request.session_id}
+        ours: list[Entry] = []
+
+        def claim() -> None:
+            entry, mine = ledger.claim(turn_id, asked(request), "queued", None)
+            if not mine:
+                raise AlreadyClaimed(entry)
+            ours.append(entry)
+
+        def budget() -> None:
+            self.usage.check(request.caller, deadline)  # BudgetExceeded
+
         try:
-            with self.conversations.store.queueing(request.caller, request.session_id, deadline) as bounded:
+            with self.conversations.store.queueing(request.caller, request.session_id, deadline,
+                                                   beside=(claim, budget)) as bounded:
                 if announce:
                     announce(bounded)
-                self.queue.send(turn, bounded, attempt=entry.document["attempt"])
+                queued = turn.model_copy(update={"queued_as": QueuedRecord(document=ours[0].document,
+                                                                           etag=ours[0].etag)})
+                self.queue.send(queued, bounded, attempt=ours[0].document["attempt"])
+        except AlreadyClaimed as claimed:
+            if announce:
+                announce(deadline)
+            return {**_status(claimed.entry), "session_id": request.session_id}
         except AgentError:
-            ledger.forget(entry)
+            if ours:
+                ledger.forget(ours[0])  # refused (the budget, the queue): as if it had not been asked
             raise
-        return {**_status(entry), "session_id": request.session_id}
+        return {**_status(ours[0]), "session_id": request.session_id}
 
     def run_queued(self, turn: QueuedTurn, deadline: Deadline, on_delta: Any = None,
-                   on_restart: Callable[[], None] | None = None) -> dict[str, Any]:
+                   on_restart: Callable[[], None] | None = None,
+                   on_reply: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
         """A worker's turn: "running", then "done" with the reply, or "failed" with the error
         (raised as TurnFailed: final, the worker answers it). A redelivered turn that is done
         replays its reply. A turn whose record is gone was cancelled with its session: it never
         runs (checked again under the session's lease, so a DELETE that comes after this check
         still wins). A store that fails is not final: the error is raised as it is and SQS
         delivers the turn again; that attempt calls ``on_restart`` first, since what the failed
-        one streamed is not the reply; after the last one, the dead-letter queue finalises it."""
+        one streamed is not the reply; after the last one, the dead-letter queue finalises it.
+
+        ``on_reply`` gets the reply's body once the turn is stored, beside the record's "done"
+        and before the session's lease is released (the reply frame). The first delivery marks
+        the record "running" over the ETag the message carries, in the round trip that opens the
+        session; any other (or a record changed since) reads the record first."""
         ledger = self.ledger(turn.caller, turn.session_id, deadline)
+        if turn.queued_as is not None:
+            try:
+                return self._run_recorded(turn, ledger, deadline, on_delta, on_reply,
+                                          queued=Entry(turn.queued_as.document, turn.queued_as.etag))
+            except RecordChanged:
+                pass  # delivered again, or cancelled or deleted since it was queued: its record says which
         entry = self._take(ledger, turn, deadline, on_restart)
         if entry.status == "done":
             return dict(entry.document["reply"])
+        return self._run_recorded(turn, ledger, deadline, on_delta, on_reply, running=entry)
+
+    def _run_recorded(self, turn: QueuedTurn, ledger: TurnLedger, deadline: Deadline, on_delta: Any,
+                      on_reply: Callable[[dict[str, Any]], None] | None, queued: Entry | None = None,
+                      running: Entry | None = None) -> dict[str, Any]:
+        """The queued turn, its record "running" already (``running``) or marked so beside the
+        session's opening (over ``queued``: RecordChanged if it is not as queued); then its end."""
         request = TurnRequest(turn.caller, turn.session_id, turn.message or "",
                               interrupt_responses=answers_of(turn.interrupt_responses),
                               output_schema=turn.output_schema)
+        entries = [running] if running is not None else []
+
+        def start() -> None:
+            if entries or queued is None:
+                return  # marked already (by an earlier try of this invocation, while the session was busy)
+            advanced = ledger.advance(queued, "running", running_until(deadline))
+            if advanced is None:
+                raise RecordChanged()
+            entries.append(advanced)
+
         store = self.conversations.store
         try:
             with store.only_while_recorded(turn.caller, turn.session_id, record_name(turn.turn_id)):
-                reply = self._run_when_free(request, deadline, on_delta, self._stop(ledger, turn.turn_id))
+                reply = self._run_when_free(
+                    request, deadline, on_delta, self._stop(ledger, turn.turn_id), checks=(start,),
+                    on_stored=(lambda body: self._settle(ledger, entries[0], "done", reply=body),),
+                    reply_first=on_reply)
+        except RecordChanged:
+            raise
         except SessionDeleted as deleted:
             raise TurnFailed(as_api_error(deleted)) from deleted
         except TurnCancelled as cancelled:
@@ -213,9 +285,9 @@ class TurnService:
             raise
         except Exception as error:
             failure = as_api_error(error)
-            self._settle(ledger, entry, "failed", error=failure.body()["error"])
+            if entries:
+                self._settle(ledger, entries[0], "failed", error=failure.body()["error"])
             raise TurnFailed(failure) from error
-        self._settle(ledger, entry, "done", reply=reply)
         return reply
 
     def _take(self, ledger: TurnLedger, turn: QueuedTurn, deadline: Deadline,
@@ -240,13 +312,13 @@ class TurnService:
                 return running
         raise SessionBusy("The turn's record keeps changing; it will be delivered again.", retry_after=1)
 
-    def _run_when_free(self, request: TurnRequest, deadline: Deadline, on_delta: Any,
-                       stop: TurnStop | None = None) -> dict[str, Any]:
+    def _run_when_free(self, request: TurnRequest, deadline: Deadline, on_delta: Any, stop: TurnStop | None = None,
+                       **along: Any) -> dict[str, Any]:
         """A queued turn waits for its session instead of being refused: a synchronous POST may
         hold it, for its lease at most."""
         while True:
             try:
-                return self._turn(request, deadline, on_delta, stop)
+                return self._turn(request, deadline, on_delta, stop, **along)
             except SessionBusy as busy:
                 wait = min(float(busy.retry_after or 1), BUSY_POLL_SECONDS)
                 if deadline.remaining() < wait + MIN_TURN_SECONDS:
@@ -306,6 +378,18 @@ class TurnService:
         except StoreUnavailable:
             pass
         self.logger.warning("the turn's cancellation could not be recorded", extra={"turn_id": turn_id})
+
+
+class AlreadyClaimed(Exception):
+    """The turn's idempotency key is another request's (queued, running or done): answered from its record."""
+
+    def __init__(self, entry: Entry) -> None:
+        super().__init__(entry.status)
+        self.entry = entry
+
+
+class RecordChanged(Exception):
+    """A queued turn's record is not as it was queued: delivered again, cancelled, or deleted."""
 
 
 class TurnFailed(Exception):

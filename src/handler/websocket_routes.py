@@ -9,6 +9,7 @@ which streams the reply back over the connection.
 
 import json
 import logging
+from collections import OrderedDict
 from typing import Any
 
 from aws_lambda_powertools.utilities.data_classes import APIGatewayWebSocketEvent
@@ -30,6 +31,7 @@ logger = logging.getLogger(__name__)
 OK = {"statusCode": 200}
 UNKNOWN_ACTION = ('Unknown action; send {"action": "sendMessage", "session_id": "...", "message": "..."}.')
 NOT_JSON = 'A message must be JSON like {"action": "sendMessage", ...}.'
+KNOWN_CONNECTIONS = 4096  # callers a container remembers, oldest forgotten first
 
 
 class WebSocketRoutes:
@@ -38,6 +40,9 @@ class WebSocketRoutes:
         self.turns, self.connections, self.clients = turns, connections, clients
         self.configured_callback_url, self.deployed = configured_callback_url, deployed
         self.max_message_chars = max_message_chars
+        # A connection's caller, bound at $connect, never changes while it is open (API Gateway
+        # never reuses a connection id): a warm container reads it once, not on every message.
+        self.callers: OrderedDict[str, str] = OrderedDict()
 
     def handle(self, raw_event: dict[str, Any], deadline: Deadline) -> dict[str, Any]:
         event = APIGatewayWebSocketEvent(raw_event)
@@ -51,8 +56,10 @@ class WebSocketRoutes:
                 self.connections.bind_connection(connection_id, caller, deadline)
             except AgentError as error:  # the store failed: the client sees the status, the logs the cause
                 return refused(as_api_error(error))
+            self._remember(connection_id, caller)
             return OK
         if route == "$disconnect":
+            self.callers.pop(connection_id, None)
             try:
                 self.connections.unbind_connection(connection_id, deadline)
             except AgentError:  # the connection is gone either way; its binding is never used again
@@ -121,11 +128,24 @@ class WebSocketRoutes:
             raise ApiError(400, "invalid_json", NOT_JSON)
         if not known or not isinstance(body, dict) or body.get("action") != "sendMessage":
             raise ApiError(400, "invalid_request", UNKNOWN_ACTION)
-        caller = self.connections.connection_caller(connection_id, deadline)
+        caller = self._caller(connection_id, deadline)
         if caller is None:
             raise ApiError(401, "unauthenticated", "This connection is not signed in; connect again.")
         fields = {k: v for k, v in body.items() if k not in ("action", "caller")}  # the connection's caller only
         return turn_request({**fields, "caller": caller}, self.max_message_chars)
+
+    def _caller(self, connection_id: str, deadline: Deadline) -> str | None:
+        caller = self.callers.get(connection_id)
+        if caller is None:
+            caller = self.connections.connection_caller(connection_id, deadline)
+            if caller is not None:
+                self._remember(connection_id, caller)
+        return caller
+
+    def _remember(self, connection_id: str, caller: str) -> None:
+        self.callers[connection_id] = caller
+        if len(self.callers) > KNOWN_CONNECTIONS:
+            self.callers.popitem(last=False)
 
 
 def is_websocket(event: Any) -> bool:

@@ -51,7 +51,7 @@ class Worker:
         frames = self._frames(turn, deadline) if turn.connection is not None else None
         try:
             reply = self.turns.run_queued(turn, deadline, frames.delta if frames else None,
-                                          frames.restart if frames else None)
+                                          frames.restart if frames else None, frames.reply if frames else None)
         except TurnFailed as failed:  # final: its one error frame
             if frames:
                 frames.error(failed.error.body())
@@ -63,7 +63,7 @@ class Worker:
         # Anything else (the store failing) goes back to SQS, which delivers the turn again: no
         # error frame, so the client still gets exactly one reply or error (after a "restart").
         if frames:
-            frames.reply(reply)
+            frames.reply(reply)  # a replayed reply; one the turn stored went out with its commit
         return reply
 
     def _frames(self, turn: QueuedTurn, deadline: Deadline) -> Frames:

@@ -4,7 +4,7 @@ small documents around sessions (records, caller documents, connections)."""
 import logging
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -48,6 +48,15 @@ class Turn:
     _document_key: str | None = field(default=None, repr=False)
     _document_read: Any = field(default=UNREAD, repr=False)
     _changes: list[Change] = field(default_factory=list, repr=False)
+    _before_release: list[Callable[[], None]] = field(default_factory=list, repr=False)
+    _once_stored: list[Callable[[], None]] = field(default_factory=list, repr=False)
+
+    def once_stored(self, work: Callable[[], None], before_release: bool = False) -> None:
+        """Run ``work`` once the turn is committed, beside the lease's release, the list entry and
+        the caller document's changes (one round trip for all). ``before_release``: the lease is
+        released only once it has ended (a reply frame: the session is not free before it is out).
+        The turn is stored whatever ``work`` does: its failure is logged, never the turn's."""
+        (self._before_release if before_release else self._once_stored).append(work)
 
     def change_caller_document(self, change: Change) -> None:
         """Queue a change, applied once the turn is committed, with CAS and retries, so concurrent
@@ -74,6 +83,14 @@ class HistorySlice:
     total: int
 
 
+def _each_logged(works: Sequence[Callable[[], None]]) -> None:
+    for work in works:
+        try:
+            work()
+        except Exception:  # noqa: BLE001 (the turn is stored; what failed after it is logged)
+            logger.warning("the turn was stored but work after it failed", exc_info=True)
+
+
 class SessionStore:
     """Sessions keyed by (caller, session_id) over an ObjectStore; see the package docstring."""
 
@@ -85,11 +102,15 @@ class SessionStore:
         self.clock = clock
 
     @contextmanager
-    def turn(self, caller: str, session_id: str, deadline: Deadline,
-             caller_document: str | None = None) -> Iterator[Turn]:
+    def turn(self, caller: str, session_id: str, deadline: Deadline, caller_document: str | None = None,
+             beside: Sequence[Callable[[], None]] = ()) -> Iterator[Turn]:
         """Hold the session's lease (SessionBusy), read session.json + agent.json (+ the caller
         document, if named) in one concurrent round trip, yield a Turn. Clean exit: commit within
-        the deadline. Exception: nothing stored. The lease is always released."""
+        the deadline. Exception: nothing stored. The lease is always released.
+
+        ``beside``: the caller's own requests for the turn (its ledger record, the budget), sent in
+        the same round trip as the lease and the reads; one that raises ends the turn there, with
+        its error, before anything is yielded."""
         keys = SessionKeys.of(caller, session_id)
         document_key = layout.caller_document(caller, caller_document) if caller_document else None
         objects = self.objects.within(deadline)
@@ -97,7 +118,7 @@ class SessionStore:
         required_key = required[1] if required and required[0] == keys.folder else None
         with store_errors("opening a session"):
             lease, (repository, document, record) = self._take_and_open(keys, objects, deadline, document_key,
-                                                                         required_key)
+                                                                         required_key, beside)
         repaired = True
         try:
             with store_errors("opening a session"):
@@ -115,11 +136,17 @@ class SessionStore:
         except BaseException:
             self.leases.release(self.objects.within(Deadline.after(RELEASE_SECONDS)), lease)
             raise
-        # Stored. The lease's release, the session's list entry and the caller document's changes
-        # are independent: one round trip. A failure in any must not call the turn failed.
-        together(lambda: self._end_lease(lease, repaired),
+        # Stored. The lease's release, the session's list entry, the caller document's changes and
+        # the caller's own work (its record, its reply frame) are independent: one round trip. A
+        # failure in any must not call the turn failed.
+        def release() -> None:
+            _each_logged(turn._before_release)
+            self._end_lease(lease, repaired)
+
+        together(release,
                  lambda: self._list_turn(objects, keys, repository),
-                 lambda: self._apply(turn, objects, document_key))
+                 lambda: self._apply(turn, objects, document_key),
+                 *(lambda work=work: _each_logged([work]) for work in turn._once_stored))
 
     def _end_lease(self, lease: Lease, repaired: bool) -> None:
         objects = self.objects.within(Deadline.after(RELEASE_SECONDS))
@@ -136,15 +163,22 @@ class SessionStore:
             logger.warning("the turn was stored but its change to %s was not", document_key, exc_info=True)
 
     def _take_and_open(self, keys: SessionKeys, objects: ObjectStore, deadline: Deadline, document_key: str | None,
-                       required_key: str | None) -> tuple[Lease, tuple[TurnRepository, StoredObject | None,
-                                                                      StoredObject | None]]:
-        """The lease and the session's reads in one round trip. Reads that were not made under our
-        lease (it was held, or taken over) are discarded and made again once it is held. A new
-        session's first queued turn reads its record again under the lease: read before, a DELETE
-        could have come between the read and the lease and the commit would create the session anew."""
+                       required_key: str | None, beside: Sequence[Callable[[], None]] = ()
+                       ) -> tuple[Lease, tuple[TurnRepository, StoredObject | None, StoredObject | None]]:
+        """The lease, the session's reads and ``beside`` in one round trip. Reads that were not made
+        under our lease (it was held, or taken over) are discarded and made again once it is held.
+        A new session's first queued turn reads its record again under the lease: read before, a
+        DELETE could have come between the read and the lease and the commit would create the
+        session anew. The first of ``beside`` to fail ends it (the lease released, if it was taken)."""
         owner = uuid.uuid4().hex
-        taken, opened = together(lambda: self.leases.create(objects, keys.lease, owner, deadline),
-                                 lambda: self._open_turn(objects, keys, document_key, required_key))
+        taken, opened, *done = together(lambda: self.leases.create(objects, keys.lease, owner, deadline),
+                                        lambda: self._open_turn(objects, keys, document_key, required_key),
+                                        *beside)
+        failed = next((outcome for outcome in done if outcome.error is not None), None)
+        if failed is not None:
+            if taken.error is None and taken.value is not None:
+                self.leases.release(self.objects.within(Deadline.after(RELEASE_SECONDS)), taken.value)
+            failed.result()
         lease = taken.result()
         if lease is None:
             lease = self.leases.take(objects, keys.lease, deadline, owner=owner)
@@ -252,21 +286,32 @@ class SessionStore:
             logger.warning("the turn was stored but its session list entry was not", exc_info=True)
 
     @contextmanager
-    def queueing(self, caller: str, session_id: str, deadline: Deadline) -> Iterator[Deadline]:
+    def queueing(self, caller: str, session_id: str, deadline: Deadline,
+                 beside: Sequence[Callable[[], None]] = ()) -> Iterator[Deadline]:
         """One turn at a time is announced and queued per session: a turn sent once its
         predecessor was announced is queued after it. Waits for the holder rather than refusing.
-        Yields the deadline the block must keep to, so that its lease never runs out under it."""
+        Yields the deadline the block must keep to, so that its lease never runs out under it.
+        ``beside`` (the turn's record) goes in the first attempt's round trip; the first of them
+        that raises ends it there, with the lease released."""
         keys = SessionKeys.of(caller, session_id)
         objects = self.objects.within(deadline)
-        while True:
-            try:
-                with store_errors("queueing a turn"):
-                    lease = self.queueing_leases.take(objects, keys.queueing)
-                break
-            except SessionBusy:
-                if deadline.remaining() < QUEUEING_POLL_SECONDS * 20:
-                    raise
-                time.sleep(QUEUEING_POLL_SECONDS)
+
+        def take() -> Lease:
+            with store_errors("queueing a turn"):
+                return self.queueing_leases.take(objects, keys.queueing)
+
+        taken, *done = together(take, *beside)
+        failed = next((outcome for outcome in done if outcome.error is not None), None)
+        if failed is not None:
+            if taken.error is None:
+                self.queueing_leases.release(self.objects.within(Deadline.after(RELEASE_SECONDS)), taken.value)
+            failed.result()
+        while taken.error is not None:
+            if not isinstance(taken.error, SessionBusy) or deadline.remaining() < QUEUEING_POLL_SECONDS * 20:
+                taken.result()
+            time.sleep(QUEUEING_POLL_SECONDS)
+            taken = together(take)[0]
+        lease = taken.value
         try:
             yield deadline.at_most(QUEUEING_SECONDS - RELEASE_SECONDS * 2)
         finally:
