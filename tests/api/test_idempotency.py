@@ -67,17 +67,28 @@ def test_records_live_in_the_session_and_go_with_it(s3_api, s3):
 
 
 def test_a_record_deleted_with_its_session_during_the_turn_is_not_written_again(api, session_dir, monkeypatch):
-    """The turn releases its session before its idempotency record gets the reply: a DELETE in
-    between must stay a DELETE, or a retry would replay a turn the history no longer holds."""
+    """The turn's record gets the reply beside the session's release: a DELETE that lands once the
+    session is free, before the record's write, must stay a DELETE, or a retry would replay a
+    turn the history no longer holds."""
+    import threading
+
     from agent import Deadline
+    from agent.store.lease import Leases
     from handler.turn_ledger import TurnLedger
 
-    original = TurnLedger.advance
+    advance, release, released = TurnLedger.advance, Leases.release, threading.Event()
+
+    def release_and_say(leases, objects, lease):
+        release(leases, objects, lease)
+        released.set()
 
     def delete_first(ledger, entry, *args, **kwargs):  # the DELETE lands in that moment (another invocation)
-        api.services.conversations.delete("local", SESSION, Deadline.never())
-        return original(ledger, entry, *args, **kwargs)
+        if kwargs.get("reply") is not None or (args and args[0] == "done"):
+            assert released.wait(10)
+            api.services.conversations.delete("local", SESSION, Deadline.never())
+        return advance(ledger, entry, *args, **kwargs)
 
+    monkeypatch.setattr(Leases, "release", release_and_say)
     monkeypatch.setattr(TurnLedger, "advance", delete_first)
     first = api.post(SESSION, "hello", headers=KEY)
     assert first[0] == 200, first
