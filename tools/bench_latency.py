@@ -345,10 +345,15 @@ def p50(turns: list[dict[str, Any]], key: str) -> float:
     return statistics.median(turn[key] for turn in turns)
 
 
-def requests_line(counts: list[dict[str, int]]) -> str:
-    """Requests a turn by kind (median of each kind over the turns), e.g. "7 = S3 PUT 4 · S3 GET 1 ·...""."""
+def median_counts(counts: list[dict[str, int]]) -> dict[str, float]:
+    """Requests a turn by kind: each kind's median over the turns."""
     kinds = sorted({kind for count in counts for kind in count})
-    medians = {kind: statistics.median(count.get(kind, 0) for count in counts) for kind in kinds}
+    return {kind: statistics.median(count.get(kind, 0) for count in counts) for kind in kinds}
+
+
+def requests_line(counts: list[dict[str, int]]) -> str:
+    """Requests a turn by kind, e.g. "7 = S3 GET 1 · S3 PUT 4 · S3 DELETE 2"."""
+    medians = median_counts(counts)
     parts = [f"{kind} {value:g}" for kind, value in medians.items() if value]
     return f"{sum(medians.values()):g} = " + " · ".join(parts)
 
