@@ -26,6 +26,7 @@ import argparse
 import json
 import subprocess
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,7 +49,7 @@ class TurnPath:
     short_invocation_seconds: float = 0.0  # the invocation that only queues the turn
 
 
-def turn_path(name: str, requests: dict[str, float], frames: int | None = None) -> TurnPath:
+def turn_path(name: str, requests: Mapping[str, float], frames: int | None = None) -> TurnPath:
     """A path's billed requests from the requests a turn made (kinds as bench_latency names them);
     ``frames`` replaces the @connections posts measured (the test model's reply is short)."""
     s3 = {kind.removeprefix("S3 "): count for kind, count in requests.items() if kind.startswith("S3 ")}
