@@ -4,6 +4,8 @@ reach a WebSocket client (tools/bench_stream.py, tests/twin).
     with TimedModel(word_delay=0.02) as model:
         ...
         model.word_times[-1]   # perf_counter() of each word of the last streamed reply, in order
+        model.request_times    # perf_counter() of each completion request's arrival (tools/bench_latency.py)
+        model.reply_ends       # ... and of its answer's last byte written, in the order answers ended
 """
 
 import json
@@ -19,6 +21,8 @@ class TimedModel(ModelServer):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.word_times: list[list[float]] = []  # one list per streamed reply, in the order they began
+        self.request_times: list[float] = []
+        self.reply_ends: list[float] = []
         self._times_lock = threading.Lock()
 
     def first_words(self) -> list[float]:
@@ -35,6 +39,15 @@ class TimedModel(ModelServer):
         model = self
 
         class Timed(base):  # type: ignore[misc, valid-type]  # base: made at run time
+            def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+                with model._times_lock:
+                    model.request_times.append(time.perf_counter())
+                try:
+                    super().do_POST()
+                finally:  # the handler's writes are unbuffered: the last byte has left
+                    with model._times_lock:
+                        model.reply_ends.append(time.perf_counter())
+
             def send_stream(self, body: dict[str, Any], reply: Reply) -> None:
                 self.times: list[float] = []
                 with model._times_lock:

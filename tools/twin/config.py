@@ -41,6 +41,9 @@ class Config:
     function_timeout: float = DEFAULT_FUNCTION_TIMEOUT
     turn_timeout: float = DEFAULT_TURN_TIMEOUT
     model_check: bool = True
+    # Where the functions reach the twin's SQS and @connections: None, the twin itself; a proxy in
+    # front of the twin (`make bench-latency` puts one that delays each request, as AWS's would).
+    aws_endpoint: str | None = None
     # fork: containers forked from one process that ran init (Linux); spawn: each runs init itself
     start_method: str = "fork" if sys.platform.startswith("linux") else "spawn"
 

@@ -29,9 +29,12 @@ def load_dotenv_file() -> None:
 
 
 def put_code_on_path() -> None:
-    """The function's code root, first on the path as in Lambda."""
-    if str(SRC) not in sys.path:
-        sys.path.insert(0, str(SRC))
+    """The function's code root, first on the path as in Lambda: LAMBDA_TASK_ROOT (Lambda's name for
+    it) when the function's environment sets one (`make bench-latency` runs an older tree's code
+    so), else this tree's src."""
+    root = os.environ.get("LAMBDA_TASK_ROOT") or str(SRC)
+    if sys.path[:1] != [root]:
+        sys.path.insert(0, root)
 
 
 def terminal_defaults(env: Mapping[str, str]) -> dict[str, str]:
@@ -51,17 +54,19 @@ def queue_arn(name: str = QUEUE_NAME) -> str:
 
 
 def function_environment(env: Mapping[str, str], base_url: str, function_timeout: float,
-                         turn_timeout: float) -> dict[str, str]:
-    """The environment both functions get from the twin, whose URL is ``base_url``."""
+                         turn_timeout: float, aws_endpoint: str | None = None) -> dict[str, str]:
+    """The environment both functions get from the twin, whose URL is ``base_url``; they reach its
+    SQS and @connections at ``aws_endpoint`` when given (a proxy in front of the twin)."""
+    aws = aws_endpoint or base_url
     function_env = terminal_defaults(env)
     # Mirrors the template's table: the lease outlives the longer of the two timeouts.
     function_env.setdefault("SESSION_LEASE_SECONDS", str(int(max(function_timeout, turn_timeout)) + 30))
     # The twin's own endpoints, whatever the shell says: a turn queued on a real queue would wait
     # there for a worker that never comes.
     function_env.update(
-        TURN_QUEUE_URL=queue_url(base_url),
-        AWS_ENDPOINT_URL_SQS=f"{base_url}/_aws/sqs",
-        WEBSOCKET_CALLBACK_URL=f"{base_url}/_aws/connections",
+        TURN_QUEUE_URL=queue_url(aws),
+        AWS_ENDPOINT_URL_SQS=f"{aws}/_aws/sqs",
+        WEBSOCKET_CALLBACK_URL=f"{aws}/_aws/connections",
     )
     return function_env
 

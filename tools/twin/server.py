@@ -79,7 +79,7 @@ class Twin:
         self.terminal.line(f"starting {config.workers} AgentFunction and {config.turn_workers} TurnWorkerFunction "
                            f"containers ({how})…")
         function_env = environment.function_environment(self.env, self.url, config.function_timeout,
-                                                        config.turn_timeout)
+                                                        config.turn_timeout, config.aws_endpoint)
         self.launcher.begin(function_env)
         self.report = await loop.run_in_executor(None, self.launcher.wait_ready)
         if "failed" in self.report:
