@@ -147,7 +147,7 @@ ART_TOOLS := $(wildcard tools/build/*.py tools/build/*.txt)
 # A CPython 3.13 for bytecode and for running the artifact: found or fetched on first use.
 PY313 = $(shell tools/python313/find.sh)
 
-.PHONY: python313 artifact size bench-cold trim-dead sam-artifact artifact-test-prereqs install-wheels \
+.PHONY: python313 artifact size bench-cold bench-memory trim-dead sam-artifact artifact-test-prereqs install-wheels \
 	build-AgentFunction build-TurnWorkerFunction build-WebSocketAuthorizerFunction
 # Stamps of a pattern chain would otherwise be deleted as intermediates, forcing rebuilds.
 .PRECIOUS: build/deps-%.stamp build/artifact-%.stamp
@@ -201,6 +201,11 @@ bench-cold: build/artifact-$(HOST_ARCH).stamp ## cold import time: built artifac
 	find build/naive-src -name __pycache__ -prune -exec rm -rf {} +
 	python3 tools/bench_cold.py --python313 "$(PY313)" --artifact build/artifact-$(HOST_ARCH) \
 		--naive build/deps-$(HOST_ARCH):build/naive-src --samples $(SAMPLES)
+
+# Run as root for a CPU cgroup (the kernel's quota, as a microVM's); otherwise a SIGSTOP/SIGCONT duty cycle.
+bench-memory: setup build/artifact-$(HOST_ARCH).stamp ## init, SnapStart hooks and a warm turn at 512/768/1024/1769 MB CPU shares, Python 3.13 (~3 min)
+	$(UV) run --frozen python tools/bench_memory.py --python313 "$(PY313)" --artifact build/artifact-$(HOST_ARCH) \
+		--samples $(SAMPLES) $(BENCH_MEMORY_ARGS)
 
 # What tests/integration/test_artifact.py runs: the artifact for this host, and a python3.13.
 artifact-test-prereqs: build/artifact-$(HOST_ARCH).stamp
