@@ -7,13 +7,15 @@ In it, moto's S3 server and the twin each sit behind a DelayingProxy that holds 
 ``--delay`` (25 ms: S3 and the regional APIs answer in 10-30 ms) and logs its arrival and request
 line: the functions reach S3 through one (AWS_ENDPOINT_URL_S3) and the twin's SQS and @connections
 through the other (Config.aws_endpoint), so the queue hop and each frame cost a round trip as on
-AWS. The model is the test model, instant (no pause between words).
+AWS. The model is the test model, answering at once and streaming its words --word-delay apart
+(30 ms: a model's usual pace; at 0 the whole reply lands in one instant and the WebSocket's first
+delta is still being posted when the last word comes, so the reply frame waits for one more).
 
 Per turn, in a session with history (the warm-up turns'), four time points: the client's send; the
 model receiving the completion request; the model's last byte; the client's answer (sync: the HTTP
 response; WebSocket: the reply frame; async HTTP: the 202 and, apart, the turn record reading
-"done", polled from moto directly, unlogged). Round trips come from the proxies' log: requests
-arriving within half a delay of the first of a group were sent together. A turn's requests are
+"done", polled from moto directly, unlogged). Round trips come from the proxies' log: the longest
+chain of requests each sent after the one before it was answered. A turn's requests are
 all those from its send until the proxies fall quiet (a lease released after the answer counts).
 
 Writes build/bench-latency.json (every turn of both variants), which `make bench-cost` reads.
@@ -83,21 +85,26 @@ def request_kind(head: bytes) -> str:
     return f"S3 {method}"
 
 
-def round_trips(arrivals: Iterable[float], delay: float) -> int:
-    """Requests arriving within half a delay of the first of a group were sent together: one round trip."""
-    trips, first = 0, float("-inf")
-    for arrived in sorted(arrivals):
-        if arrived - first > delay / 2:
-            trips, first = trips + 1, arrived
-    return trips
+def round_trips(requests: Iterable[tuple[float, float]]) -> int:
+    """The longest chain of requests (arrival, answer), each sent once the one before it was
+    answered: the round trips a turn waits for, however many requests go together."""
+    depth: list[tuple[float, int]] = []  # (answered, chain length) of the requests so far
+    longest = 0
+    for arrived, answered in sorted(requests):
+        length = 1 + max((n for done, n in depth if done <= arrived), default=0)
+        depth.append((answered, length))
+        longest = max(longest, length)
+    return longest
 
 
 class DelayingProxy:
     """TCP proxy to ``target``: each request (a chunk that starts with an HTTP method) is logged with
-    its arrival time and kind into ``log``, then held ``delay`` before it is passed on."""
+    its arrival time and kind into ``log``, then held ``delay`` before it is passed on; the time its
+    answer starts back goes into ``answers`` (by the log entry's id)."""
 
-    def __init__(self, target: tuple[str, int], delay: float, log: list[tuple[float, str, str]]) -> None:
-        self.target, self.delay, self.log = target, delay, log
+    def __init__(self, target: tuple[str, int], delay: float, log: list[tuple[float, str, str]],
+                 answers: dict[int, float]) -> None:
+        self.target, self.delay, self.log, self.answers = target, delay, log, answers
         self.server = socket.create_server(("127.0.0.1", 0))
         self.url = f"http://127.0.0.1:{self.server.getsockname()[1]}"
         threading.Thread(target=self._accept, daemon=True).start()
@@ -106,16 +113,22 @@ class DelayingProxy:
         while True:
             client, _ = self.server.accept()
             upstream = socket.create_connection(self.target)
-            threading.Thread(target=self._pump, args=(client, upstream, True), daemon=True).start()
-            threading.Thread(target=self._pump, args=(upstream, client, False), daemon=True).start()
+            asked: list[tuple[float, str, str]] = []  # the connection's request awaiting its answer
+            threading.Thread(target=self._pump, args=(client, upstream, True, asked), daemon=True).start()
+            threading.Thread(target=self._pump, args=(upstream, client, False, asked), daemon=True).start()
 
-    def _pump(self, source: socket.socket, sink: socket.socket, requests: bool) -> None:
+    def _pump(self, source: socket.socket, sink: socket.socket, requests: bool,
+              asked: list[tuple[float, str, str]]) -> None:
         try:
             while chunk := source.recv(65536):
                 if requests and chunk.startswith(METHODS):
                     line = chunk.split(b"\r\n", 1)[0].decode("latin-1")
-                    self.log.append((time.perf_counter(), request_kind(chunk), line))
+                    entry = (time.perf_counter(), request_kind(chunk), line)
+                    self.log.append(entry)
+                    asked[:] = [entry]
                     time.sleep(self.delay)
+                elif not requests and asked:  # HTTP/1.1: one request at a time on a connection
+                    self.answers[id(asked.pop())] = time.perf_counter()
                 sink.sendall(chunk)
         except OSError:
             pass
@@ -136,19 +149,21 @@ class Points:
 
 
 def turn_numbers(points: Points, log: list[tuple[float, str, str]], model_in: list[float], model_out: list[float],
-                 until: float, delay: float) -> dict[str, Any]:
+                 until: float, answers: dict[int, float]) -> dict[str, Any]:
     """Round trips and ms before the model, after it and in all; requests by kind up to ``until``."""
     calls = [t for t in model_in if points.sent <= t <= points.answered]
     ends = [t for t in model_out if points.sent <= t <= points.answered]
     first, last = (calls[0], ends[-1]) if calls and ends else (points.answered, points.answered)
 
     def trips(start: float, end: float) -> int:
-        return round_trips((t for t, *_ in log if start <= t < end), delay)
+        return round_trips((entry[0], answers.get(id(entry), float("inf"))) for entry in log if start <= entry[0] < end)
 
     numbers = {"model_calls": len(calls),
                "before_rt": trips(points.sent, first), "before_ms": (first - points.sent) * 1000,
                "after_rt": trips(last, points.answered), "after_ms": (points.answered - last) * 1000,
-               "all_rt": trips(points.sent, points.answered), "all_ms": (points.answered - points.sent) * 1000,
+               # the turn's own: what it adds to the model's time (frames posted while it streams wait on it)
+               "all_rt": trips(points.sent, first) + trips(last, points.answered),
+               "all_ms": (first - points.sent + points.answered - last) * 1000,
                "requests": dict(Counter(kind for t, kind, _ in log if points.sent <= t <= until)),
                "trace": trace(points, log, first, last, until)}
     if points.accepted is not None:
@@ -249,7 +264,7 @@ async def quiet(log: list[tuple[float, str, str]], delay: float) -> float:
 
 
 async def drive(twin: Twin, model: TimedModel, s3: Any, log: list[tuple[float, str, str]],
-                args: argparse.Namespace) -> dict[str, list[dict[str, Any]]]:
+                answers: dict[int, float], args: argparse.Namespace) -> dict[str, list[dict[str, Any]]]:
     results: dict[str, list[dict[str, Any]]] = {}
     async with aiohttp.ClientSession() as client:
         paths = Paths(twin, client, s3)
@@ -264,7 +279,7 @@ async def drive(twin: Twin, model: TimedModel, s3: Any, log: list[tuple[float, s
             for number in range(args.turns):
                 points = await send[name](session_id, f"Message {number}: what did I say first?")
                 until = await quiet(log, args.delay)
-                numbers = turn_numbers(points, log, model.request_times, model.reply_ends, until, args.delay)
+                numbers = turn_numbers(points, log, model.request_times, model.reply_ends, until, answers)
                 if name == "async HTTP":
                     asked = time.perf_counter()
                     await paths.result()
@@ -322,13 +337,14 @@ def run_variant(ref: str | None, args: argparse.Namespace) -> dict[str, Any]:
                         ("AWS_DEFAULT_REGION", "us-east-1"), ("LITELLM_LOCAL_MODEL_COST_MAP", "True")):
         os.environ.setdefault(name, value)
     log: list[tuple[float, str, str]] = []
-    model = TimedModel()  # (its __enter__ is typed as the base class's)
+    answers: dict[int, float] = {}
+    model = TimedModel(word_delay=args.word_delay)  # (its __enter__ is typed as the base class's)
     with tempfile.TemporaryDirectory() as tmp, moto_server() as moto_port, model:
         s3 = boto3.client("s3", endpoint_url=f"http://127.0.0.1:{moto_port}")
         s3.create_bucket(Bucket=BUCKET)
         twin_port = free_port()
-        s3_proxy = DelayingProxy(("127.0.0.1", moto_port), args.delay, log)
-        aws_proxy = DelayingProxy(("127.0.0.1", twin_port), args.delay, log)
+        s3_proxy = DelayingProxy(("127.0.0.1", moto_port), args.delay, log, answers)
+        aws_proxy = DelayingProxy(("127.0.0.1", twin_port), args.delay, log, answers)
         env = {**os.environ, "MODEL_ID": "openai/test-model", "MODEL_API_BASE": model.base_url, "MODEL_API_KEY": "x",
                "SESSION_BUCKET": BUCKET, "SESSION_DIR": "", "AWS_ENDPOINT_URL_S3": s3_proxy.url,
                "LOG_LEVEL": "WARNING"}
@@ -336,7 +352,7 @@ def run_variant(ref: str | None, args: argparse.Namespace) -> dict[str, Any]:
             env["LAMBDA_TASK_ROOT"] = str(code_of(ref, Path(tmp)))
         config = Config(port=twin_port, workers=2, turn_workers=2, model_check=False, aws_endpoint=aws_proxy.url)
         with TwinThread(config, env, Terminal(io.StringIO())) as twin:
-            paths = asyncio.run(drive(twin, model, s3, log, args))
+            paths = asyncio.run(drive(twin, model, s3, log, answers, args))
     return {"code": ref or CURRENT, "paths": paths}
 
 
@@ -360,7 +376,7 @@ def requests_line(counts: list[dict[str, int]]) -> str:
 
 def print_variant(title: str, paths: dict[str, list[dict[str, Any]]], show_trace: bool = False) -> None:
     print(f"\n{title}")
-    print(f"{'':<18}{'before the model':>17}{'after the model':>18}{'in all':>16}   requests a turn")
+    print(f"{'':<18}{'before the model':>17}{'after the model':>18}{'in all':>16}   requests a turn (all kinds)")
     for name, turns in paths.items():
         if "accepted_rt" in turns[0]:
             print(f"{name + ' 202':<18}{'':>35}{p50(turns, 'accepted_rt'):>5.0f} RT"
@@ -390,7 +406,7 @@ def measure(args: argparse.Namespace, ref: str | None) -> dict[str, Any]:
     print(f"measuring {ref or CURRENT} (the twin's start takes a few seconds)...", file=sys.stderr, flush=True)
     with tempfile.NamedTemporaryFile(suffix=".json") as out:
         command = [sys.executable, __file__, "--variant", ref or "", "--out", out.name, "--turns", str(args.turns),
-                   "--warmup", str(args.warmup), "--delay", str(args.delay)]
+                   "--warmup", str(args.warmup), "--delay", str(args.delay), "--word-delay", str(args.word_delay)]
         subprocess.run(command, check=True)
         return json.loads(Path(out.name).read_text())
 
@@ -400,6 +416,8 @@ def main() -> None:
     parser.add_argument("--turns", type=int, default=15, help="measured turns per path (default 15)")
     parser.add_argument("--warmup", type=int, default=4, help="turns before them, in the same session (default 4)")
     parser.add_argument("--delay", type=float, default=0.025, help="seconds added to every AWS request")
+    parser.add_argument("--word-delay", type=float, default=0.03,
+                        help="seconds between the model's words (default 0.03, ~30 tokens/s; 0: all at once)")
     parser.add_argument("--base", default=BEFORE_ISSUE_21, help=f"the git ref compared (default {BEFORE_ISSUE_21})")
     parser.add_argument("--only", choices=["base", "current"], help="measure one variant only")
     parser.add_argument("--trace", action="store_true", help="print each path's last turn, request by request")
@@ -417,13 +435,15 @@ def main() -> None:
     REPORT.write_text(json.dumps({"delay": args.delay, "turns": args.turns, "src_digest": src_digest(),
                                   "variants": results}, indent=1))
     print(f"\nTurns on the twin, {args.delay * 1000:g} ms added to every S3, SQS and @connections request "
-          f"(delaying proxies), instant test model; p50 of {args.turns} turns in sessions with "
+          f"(delaying proxies); the test model answers at once and streams a word every "
+          f"{args.word_delay * 1000:g} ms; p50 of {args.turns} turns in sessions with "
           f"{2 * args.warmup}+ messages. RT: round trips.")
     for name, result in results.items():
         title = f"{args.base} (before issue 21)" if name == "base" else f"{CURRENT} ({git_head()})"
         print_variant(title, result["paths"], args.trace)
     print(f"\nbefore: send -> the model's request; after: its last byte -> the answer (sync: the response; "
-          f"WebSocket: the reply frame; async: the record reads done). Written to {REPORT.relative_to(ROOT)}.")
+          f"WebSocket: the reply frame; async: the record reads done); in all: both, what the turn adds to the "
+          f"model's time. Written to {REPORT.relative_to(ROOT)}.")
 
 
 def git_head() -> str:

@@ -75,11 +75,14 @@ class AlongTheTurn:
       called, with its error, and nothing is stored;
     - ``on_stored`` get the reply once the turn is committed, beside the lease's release and the
       list entry (the turn's record, its tokens counted); a failure is logged, the turn is stored;
-    - ``reply_first`` too, but the session's lease is released only after it (a reply frame)."""
+    - ``reply_first`` too, but the session's lease is released only after it (a reply frame);
+    - ``written`` is called once the model has written its last word, before the commit (the
+      deltas still held back go out beside it, not after it)."""
 
     checks: Sequence[Callable[[], None]] = ()
     on_stored: Sequence[Callable[["Reply"], None]] = ()
     reply_first: Callable[["Reply"], None] | None = None
+    written: Callable[[], None] | None = None
 
 
 def check_message(message: Any, max_chars: int) -> str:
@@ -131,6 +134,8 @@ class Turns:
             started = time.perf_counter()
             text, stop_reason = self._run(agent, prompt, model_deadline, on_delta, stop, requested)
             model_seconds = time.perf_counter() - started
+            if along.written is not None:
+                along.written()
             output = requested.output() if requested else None  # raises inside the turn: nothing stored
             usage = agent.event_loop_metrics.accumulated_usage
             reply = Reply(

@@ -2,7 +2,8 @@
 
 Whoever runs the turn passes a TurnStop: ``asked()`` says whether the turn was cancelled (the
 worker reads the turn's ledger record). While the agent loop runs, a watcher asks every
-POLL_SECONDS, in a thread (a store read must not hold up the stream). Once asked, it sets the
+POLL_SECONDS (the first time one POLL_SECONDS after the loop starts), in a thread (a store read
+must not hold up the stream). Once asked, it sets the
 cancel signal Strands checks between the model's stream chunks and before each tool call
 (``Agent.stream_async(cancel_signal=...)``); a stream stalled between two chunks is cancelled
 outright GRACE_SECONDS later. Either way the turn raises TurnCancelled and stores nothing: at
@@ -51,6 +52,9 @@ async def stoppable(stop: TurnStop | None) -> AsyncIterator[threading.Event | No
     forced = threading.Event()
 
     async def watch() -> None:
+        # The first look after a poll, not at once: the turn has just read (or written) its record
+        # while opening the session, and a turn shorter than a poll makes no read at all.
+        await asyncio.sleep(stop.poll_seconds)
         while not await asyncio.to_thread(stop.asked_safely):
             await asyncio.sleep(stop.poll_seconds)
         signal.set()  # Strands stops at its next chunk or before its next tool

@@ -90,6 +90,15 @@ class Frames:
             self.pending += text
             self._wake()
 
+    def written(self) -> None:
+        """The model wrote its last word: what is held back for coalescing goes now, beside the
+        turn's commit, so that the reply frame does not wait for it after the commit."""
+        with self.changed:
+            if self.gone or not self.pending:
+                return
+            self._frame_pending()
+            self._wake()
+
     def flush(self) -> None:
         """Post what was streamed now, not from a sender thawed in some later invocation."""
         self._wait_until_sent(self.deadline)

@@ -133,11 +133,13 @@ class TurnService:
 
     def _turn(self, request: TurnRequest, deadline: Deadline, on_delta: Any, stop: TurnStop | None = None,
               checks: Sequence[Callable[[], None]] = (), on_stored: Sequence[Callable[[dict[str, Any]], Any]] = (),
-              reply_first: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+              reply_first: Callable[[dict[str, Any]], None] | None = None,
+              written: Callable[[], None] | None = None) -> dict[str, Any]:
         """The turn, with the caller's work beside its store requests (agent.AlongTheTurn): the
         budget checked and ``checks`` made while the session opens, before the model is called;
         the tokens counted and ``on_stored`` given the reply's body once it is stored, with
-        ``reply_first`` (a reply frame) before the session's lease is released."""
+        ``reply_first`` (a reply frame) before the session's lease is released; ``written`` when
+        the model has written its last word."""
         chat = ChatRequest(request.caller, request.session_id, request.message, request.interrupt_responses,
                            request.output_schema)
 
@@ -150,7 +152,7 @@ class TurnService:
         along = AlongTheTurn(
             checks=(budget, *checks),
             on_stored=(count, *(lambda reply, work=work: work(reply_body(reply)) for work in on_stored)),
-            reply_first=(lambda reply: reply_first(reply_body(reply))) if reply_first else None)
+            reply_first=(lambda reply: reply_first(reply_body(reply))) if reply_first else None, written=written)
         try:
             reply = self.conversations.chat(chat, deadline, on_delta, stop, along)
         except (ModelError, ModelThrottled) as error:
@@ -224,7 +226,8 @@ class TurnService:
 
     def run_queued(self, turn: QueuedTurn, deadline: Deadline, on_delta: Any = None,
                    on_restart: Callable[[], None] | None = None,
-                   on_reply: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+                   on_reply: Callable[[dict[str, Any]], None] | None = None,
+                   on_written: Callable[[], None] | None = None) -> dict[str, Any]:
         """A worker's turn: "running", then "done" with the reply, or "failed" with the error
         (raised as TurnFailed: final, the worker answers it). A redelivered turn that is done
         replays its reply. A turn whose record is gone was cancelled with its session: it never
@@ -234,24 +237,25 @@ class TurnService:
         one streamed is not the reply; after the last one, the dead-letter queue finalises it.
 
         ``on_reply`` gets the reply's body once the turn is stored, beside the record's "done"
-        and before the session's lease is released (the reply frame). The first delivery marks
+        and before the session's lease is released (the reply frame); ``on_written`` is called
+        when the model has written its last word (the deltas held back go beside the commit). The first delivery marks
         the record "running" over the ETag the message carries, in the round trip that opens the
         session; any other (or a record changed since) reads the record first."""
         ledger = self.ledger(turn.caller, turn.session_id, deadline)
         if turn.queued_as is not None:
             try:
-                return self._run_recorded(turn, ledger, deadline, on_delta, on_reply,
+                return self._run_recorded(turn, ledger, deadline, on_delta, (on_reply, on_written),
                                           queued=Entry(turn.queued_as.document, turn.queued_as.etag))
             except RecordChanged:
                 pass  # delivered again, or cancelled or deleted since it was queued: its record says which
         entry = self._take(ledger, turn, deadline, on_restart)
         if entry.status == "done":
             return dict(entry.document["reply"])
-        return self._run_recorded(turn, ledger, deadline, on_delta, on_reply, running=entry)
+        return self._run_recorded(turn, ledger, deadline, on_delta, (on_reply, on_written), running=entry)
 
     def _run_recorded(self, turn: QueuedTurn, ledger: TurnLedger, deadline: Deadline, on_delta: Any,
-                      on_reply: Callable[[dict[str, Any]], None] | None, queued: Entry | None = None,
-                      running: Entry | None = None) -> dict[str, Any]:
+                      told: tuple[Callable[[dict[str, Any]], None] | None, Callable[[], None] | None],
+                      queued: Entry | None = None, running: Entry | None = None) -> dict[str, Any]:
         """The queued turn, its record "running" already (``running``) or marked so beside the
         session's opening (over ``queued``: RecordChanged if it is not as queued); then its end."""
         request = TurnRequest(turn.caller, turn.session_id, turn.message or "",
@@ -273,7 +277,7 @@ class TurnService:
                 reply = self._run_when_free(
                     request, deadline, on_delta, self._stop(ledger, turn.turn_id), checks=(start,),
                     on_stored=(lambda body: self._settle(ledger, entries[0], "done", reply=body),),
-                    reply_first=on_reply)
+                    reply_first=told[0], written=told[1])
         except RecordChanged:
             raise
         except SessionDeleted as deleted:

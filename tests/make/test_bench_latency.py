@@ -29,17 +29,22 @@ def test_a_request_is_classified_from_its_request_line_and_headers(head, kind):
     assert request_kind(head) == kind
 
 
-def test_requests_within_half_a_delay_of_the_first_of_a_group_are_one_round_trip():
-    delay = 0.025
-    assert round_trips([0.000, 0.004, 0.012, 0.030, 0.031, 0.060], delay) == 3
-    # measured from the group's first request, not the previous one: a chain 10 ms apart is two trips
-    assert round_trips([0.000, 0.010, 0.020], delay) == 2
-    assert round_trips([0.060, 0.000, 0.004], delay) == 2  # in any order
-    assert round_trips([], delay) == 0
+def test_round_trips_are_the_longest_chain_of_requests_each_sent_after_the_one_before_was_answered():
+    # two together, then one sent after both were answered, then two more together: 3
+    assert round_trips([(0.000, 0.030), (0.004, 0.031), (0.032, 0.060), (0.061, 0.090), (0.062, 0.095)]) == 3
+    # a request sent while another is in flight does not wait for it, however late it starts
+    assert round_trips([(0.000, 0.100), (0.050, 0.080), (0.081, 0.110)]) == 2
+    assert round_trips([(0.060, 0.09), (0.000, 0.03), (0.004, 0.03)]) == 2  # in any order
+    assert round_trips([(0.0, float("inf")), (0.01, 0.02)]) == 1  # unanswered: nothing waited on it
+    assert round_trips([]) == 0
+
+
+def _answered(log, after=0.025):
+    """Every request answered ``after`` it arrived (the proxy's delay)."""
+    return {id(entry): entry[0] + after for entry in log}
 
 
 def test_a_turns_numbers_split_its_requests_at_the_model_and_count_all_until_quiet():
-    delay = 0.025
     log = [(0.5, "S3 GET", ""),  # the turn before
            (1.001, "S3 GET", ""), (1.002, "S3 PUT", ""),  # lease and read: one trip before the model
            (1.060, "S3 PUT", ""), (1.061, "S3 PUT", ""),  # the commit
@@ -47,16 +52,17 @@ def test_a_turns_numbers_split_its_requests_at_the_model_and_count_all_until_qui
            (1.200, "S3 PUT", ""),  # after the answer, before quiet
            (2.000, "S3 GET", "")]  # someone else's
     points = Points(sent=1.0, answered=1.150)
-    numbers = turn_numbers(points, log, model_in=[0.4, 1.030], model_out=[0.45, 1.050], until=1.5, delay=delay)
+    numbers = turn_numbers(points, log, model_in=[0.4, 1.030], model_out=[0.45, 1.050], until=1.5,
+                           answers=_answered(log))
     assert (numbers["before_rt"], numbers["after_rt"], numbers["all_rt"]) == (1, 2, 3)
     assert numbers["before_ms"] == pytest.approx(30) and numbers["after_ms"] == pytest.approx(100)
-    assert numbers["all_ms"] == pytest.approx(150) and numbers["model_calls"] == 1
+    assert numbers["all_ms"] == pytest.approx(130) and numbers["model_calls"] == 1  # the model's 20 ms left out
     assert numbers["requests"] == {"S3 GET": 1, "S3 PUT": 4, "S3 DELETE": 1}
 
 
 def test_an_async_turns_202_is_counted_apart():
     log = [(1.001, "S3 PUT", ""), (1.040, "SQS SendMessage", ""), (1.300, "S3 PUT", "")]
-    numbers = turn_numbers(Points(sent=1.0, answered=1.4, accepted=1.1), log, [1.2], [1.25], 1.5, 0.025)
+    numbers = turn_numbers(Points(sent=1.0, answered=1.4, accepted=1.1), log, [1.2], [1.25], 1.5, _answered(log))
     assert (numbers["accepted_rt"], numbers["accepted_ms"]) == (2, pytest.approx(100))
     assert numbers["before_rt"] == 2 and numbers["after_rt"] == 1
 

@@ -34,7 +34,10 @@ def test_delete_cancels_the_queued_turns_and_nothing_recreates_the_session(ws, a
 
 
 def test_a_delete_after_the_worker_took_the_turn_still_wins(ws, aws, model_server, monkeypatch):
-    """The worker marked the turn running, then the DELETE came, before the turn took the session."""
+    """The worker marked the turn running, then the DELETE came, as the turn took the session (the
+    two go in one round trip): the DELETE wins, whichever lands first. Reads that the DELETE's
+    lease came between may let the model run once; nothing of it is stored (the commit is
+    conditional on what was read)."""
     from agent import Deadline
     from handler.turn_ledger import TurnLedger
 
@@ -49,11 +52,9 @@ def test_a_delete_after_the_worker_took_the_turn_still_wins(ws, aws, model_serve
     ws.api.post(SESSION, "first", caller=ALICE)
     location = ws.api.post(SESSION, "queued", headers=ASYNC, caller=ALICE)[2]["location"]
     monkeypatch.setattr(TurnLedger, "advance", then_delete)
-    calls = len(model_server.requests)
 
     ws.run_worker()
 
-    assert len(model_server.requests) == calls  # the turn never ran
     assert ws.api.history(SESSION, caller=ALICE)[0] == 404
     assert ws.api.request("GET", location, caller=ALICE)[0] == 404
 
