@@ -20,6 +20,7 @@ from agent.aws_clients import AwsClients
 from handler.frames import Frames
 from handler.schemas import ConnectionRef
 from tests.conftest import BOTO3_SESSION
+from tests.polling import until
 from twin.connections import PREFIX, Connection, Connections
 
 REPLY = {"session_id": "s1", "reply": "", "stop_reason": "end_turn",
@@ -132,3 +133,30 @@ def test_a_client_that_has_gone_stops_the_sender_not_the_turn(endpoint):
     frames.reply({**REPLY, "reply": "Hello there"})  # no exception: the turn goes on
     calls = endpoint.connections.calls["c1"]
     assert (calls.posts, calls.gone) == (1, 1)  # nothing was posted after the 410
+
+
+def test_the_models_last_words_go_at_once_not_after_the_coalescing_wait(endpoint):
+    """Text that comes while a delta is being posted is held to go in the next frame, at most one a
+    COALESCE_SECONDS; once the model has written its last word, it goes as soon as the post
+    before it is done, beside the turn's commit, so the reply frame does not wait for it."""
+    now = [0.0]
+    connection = ConnectionRef(id="c1", endpoint=endpoint.url + PREFIX)
+    frames = Frames(AwsClients(BOTO3_SESSION), connection, "s1", "t_1", Deadline.after(30), clock=lambda: now[0])
+    frames.delta("Hello")  # the first at once
+    until(lambda: len(endpoint.received) == 1, timeout=10, what="the first delta was posted")
+    frames.delta(" world")  # held: the clock (frozen) says the last post was just now
+    frames.written()
+    until(lambda: len(endpoint.received) == 2, timeout=10, what="the held text was posted without the clock moving")
+    assert [f["text"] for f in endpoint.received] == ["Hello", " world"]
+
+
+def test_a_turn_has_one_last_frame(endpoint):
+    """The worker sends the reply as the turn is stored; its own reply after the turn returns (for
+    a reply replayed from the record) then posts nothing more."""
+    frames = endpoint.frames(Deadline.after(30))
+    frames.delta("Hi")
+    frames.reply({**REPLY, "reply": "Hi"})
+    frames.reply({**REPLY, "reply": "Hi"})
+    frames.error({"error": {"code": "x", "message": "y"}})
+    until(lambda: endpoint.received and endpoint.received[-1]["type"] == "reply", timeout=10, what="the reply")
+    assert [f["type"] for f in endpoint.received] == ["delta", "reply"]
