@@ -118,7 +118,7 @@ deploy-guided: setup ## sam deploy --guided: the first deploy, asks for the regi
 bench-stream: setup ## WebSocket streaming on the twin: first-token-to-first-delta latency, frames and calls per reply (~1 min)
 	$(UV) run --frozen python tools/bench_stream.py $(BENCH_STREAM_ARGS)
 
-bench-latency: setup ## round trips and time before/after the model per path (sync, WebSocket, async HTTP) on the twin, 25 ms per AWS request, this tree vs 341f1f1 (~1 min; BENCH_LATENCY_ARGS='--base REF --trace')
+bench-latency: setup ## round trips and time before/after the model per path (sync, WebSocket, async HTTP) on the twin, 25 ms per AWS request, this tree vs 341f1f1 (~4 min; BENCH_LATENCY_ARGS='--base REF --trace')
 	$(UV) run --frozen python tools/bench_latency.py $(BENCH_LATENCY_ARGS)
 
 bench-cost: setup ## infrastructure cost per 1,000 turns per path from bench-latency's requests, vs AgentCore Runtime + Memory (tools/prices.json): make bench-cost MODEL_SECONDS=3
