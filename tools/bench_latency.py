@@ -53,6 +53,7 @@ import boto3
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from model_timing import TimedModel  # noqa: E402
+from moto_process import moto_process  # noqa: E402
 
 from twin.config import Config  # noqa: E402
 from twin.server import Twin, TwinThread  # noqa: E402
@@ -298,24 +299,8 @@ async def drive(twin: Twin, model: TimedModel, s3: Any, log: list[tuple[float, s
 # ---- one variant, in its own process ---------------------------------------------------------
 @contextmanager
 def moto_server() -> Iterator[int]:
-    """moto's server in its own process on a free port (as bench_store's, which imports src)."""
-    port = free_port()
-    process = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline or process.poll() is not None:
-                    raise RuntimeError("moto's server did not start") from None
-                time.sleep(0.1)
+    with moto_process() as port:
         yield port
-    finally:
-        process.terminate()
-        process.wait(10)
 
 
 def free_port() -> int:

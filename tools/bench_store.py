@@ -24,9 +24,7 @@ import argparse
 import asyncio
 import json
 import os
-import socket
 import statistics
-import subprocess
 import sys
 import time
 from collections import Counter
@@ -43,6 +41,7 @@ os.environ.update({"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench
 os.environ.pop("AWS_PROFILE", None)
 
 import boto3  # noqa: E402  (after the environment above)
+from moto_process import moto_process  # noqa: E402  (tools/, on the path as the script's folder)
 from strands import Agent  # noqa: E402  (after the environment above)
 from strands.agent.conversation_manager import SlidingWindowConversationManager  # noqa: E402  (after the environment above)
 from strands.hooks import AfterInvocationEvent, MessageAddedEvent  # noqa: E402  (after the environment above)
@@ -64,29 +63,9 @@ MODEL = LiteLLMModel(client_args={"api_key": "unused", "api_base": "http://127.0
 
 @contextmanager
 def moto_server() -> Iterator[str]:
-    """moto's S3 server in its own process on a free 127.0.0.1 port."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    process = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline or process.poll() is not None:
-                    raise RuntimeError("moto server did not start") from None
-                time.sleep(0.1)
+    """moto's S3 endpoint URL, in a process of its own."""
+    with moto_process() as port:
         yield f"http://127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        process.wait(10)
 
 
 class SharedClient:
