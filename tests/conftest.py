@@ -79,9 +79,9 @@ BOTO3_SESSION = boto3.session.Session()
 class Api:
     """The real handler, built for ``env``, called with the events API Gateway sends."""
 
-    def __init__(self, env: dict[str, str]) -> None:
+    def __init__(self, env: dict[str, str], clients: AwsClients | None = None) -> None:
         self.env = env
-        self.services: Services = build(env, AwsClients(BOTO3_SESSION))
+        self.services: Services = build(env, clients or AwsClients(BOTO3_SESSION))
         self.lambda_handler: Callable = handler_for(self.services)
         # TurnWorkerFunction's handler, on the same container (the two functions share the store).
         self.worker_handler: Callable = worker_handler(self.services.worker, self.services.observe)

@@ -64,6 +64,7 @@ def build(env: Mapping[str, str] = os.environ, clients: AwsClients | None = None
                         settings.idempotency_ttl_seconds, CallerUsage(store.objects, settings.caller_daily_tokens))
     memory = CallerMemory(store, enabled=settings.memory)
     limit, callback_url = settings.max_message_chars, settings.websocket_callback_url
+    prepare_clients(clients, settings)
     return Services(
         settings=settings, clients=clients, models=models, store=store, conversations=conversations, observe=observe,
         http=http_api(turns, conversations, memory, deployed, limit),
@@ -71,6 +72,16 @@ def build(env: Mapping[str, str] = os.environ, clients: AwsClients | None = None
         sources=Sources(turns, conversations, memory, limit),
         worker=Worker(turns, clients, callback_url),
     )
+
+
+def prepare_clients(clients: AwsClients, settings: Settings) -> None:
+    """The AWS clients a turn uses, made during init (in the SnapStart snapshot), not on its path."""
+    if settings.session_bucket:  # every turn ends with short-deadline requests (the lease's release)
+        clients.prepare("s3", every_tier=True)
+    if settings.turn_queue_url:
+        clients.prepare("sqs")
+    if settings.websocket_callback_url:
+        clients.prepare("apigatewaymanagementapi", settings.websocket_callback_url)
 
 
 def on_deployed_lambda(env: Mapping[str, Any]) -> bool:
