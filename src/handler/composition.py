@@ -75,13 +75,21 @@ def build(env: Mapping[str, str] = os.environ, clients: AwsClients | None = None
 
 
 def prepare_clients(clients: AwsClients, settings: Settings) -> None:
-    """The AWS clients a turn uses, made during init (in the SnapStart snapshot), not on its path."""
-    if settings.session_bucket:  # every turn ends with short-deadline requests (the lease's release)
-        clients.prepare("s3", every_tier=True)
-    if settings.turn_queue_url:
-        clients.prepare("sqs")
-    if settings.websocket_callback_url:
-        clients.prepare("apigatewaymanagementapi", settings.websocket_callback_url)
+    """The AWS clients a turn uses, made during init rather than on a turn's path: each service's
+    first (its model loaded, the costly part) now; before a SnapStart snapshot, every tier too
+    (a turn ends with short-deadline requests, the lease's release), so that no restored
+    environment makes one."""
+    services = [(service, url) for service, url, used in (
+        ("s3", None, settings.session_bucket), ("sqs", None, settings.turn_queue_url),
+        ("apigatewaymanagementapi", settings.websocket_callback_url, settings.websocket_callback_url)) if used]
+    for service, url in services:
+        clients.prepare(service, url)
+
+    def every_tier() -> None:
+        for service, url in services:
+            clients.prepare(service, url, every_tier=True)
+
+    snapstart.before_snapshot(every_tier)
 
 
 def on_deployed_lambda(env: Mapping[str, Any]) -> bool:
