@@ -26,10 +26,10 @@ from .history import HistoryMessage, HistoryPage
 from .memory import CallerMemory, Fact
 from .model import ModelProvider
 from .settings import Settings, SettingsError
-from .turn import AlongTheTurn, ChatRequest, Reply, check_message
+from .turn import ChatRequest, Reply, TurnCallbacks, check_message
 
 __all__ = [
-    "AgentError", "AlongTheTurn", "ApprovalPending", "BudgetExceeded",
+    "AgentError", "TurnCallbacks", "ApprovalPending", "BudgetExceeded",
     "CallerMemory", "ChatRequest", "Conversations", "Deadline", "Fact", "FactNotFound", "HistoryMessage",
     "HistoryPage", "InvalidRequest", "ModelError", "ModelNotConfigured", "ModelProvider", "ModelThrottled",
     "ModelUnreachable", "NotFound", "OutputInvalid", "QueueUnavailable", "Reply", "SessionBusy", "SessionNotFound",

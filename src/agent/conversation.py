@@ -25,7 +25,7 @@ from .model import ModelProvider
 from .settings import Settings
 from .store import SessionStore
 from .tools import DEFAULT_TOOLS
-from .turn import AlongTheTurn, ChatRequest, OnDelta, Reply, Turns
+from .turn import ChatRequest, OnDelta, Reply, TurnCallbacks, Turns
 from .turn_stop import TurnStop
 
 __all__ = ["ChatRequest", "Conversations", "Reply"]
@@ -41,7 +41,7 @@ class Conversations:
         self._turns = Turns(settings, store, models, tools, name_endpoint_in_errors, mcp_servers)
 
     def chat(self, request: ChatRequest, deadline: Deadline, on_delta: OnDelta | None = None,
-             stop: TurnStop | None = None, along: AlongTheTurn | None = None) -> Reply:
+             stop: TurnStop | None = None, along: TurnCallbacks | None = None) -> Reply:
         """One turn. Text is passed to ``on_delta`` as the model writes it; the deltas of a turn
         concatenated equal its reply. ``stop``: how the turn learns it was cancelled (TurnCancelled).
         ``along``: the caller's work sent beside the turn's own store requests (its record, its

@@ -66,7 +66,7 @@ class Reply:
 
 
 @dataclass(frozen=True)
-class AlongTheTurn:
+class TurnCallbacks:
     """The caller's own work for a turn, sent beside the turn's store requests instead of after
     them (each round trip to S3 is 10-30 ms of every turn):
 
@@ -75,14 +75,14 @@ class AlongTheTurn:
       called, with its error, and nothing is stored;
     - ``on_stored`` get the reply once the turn is committed, beside the lease's release and the
       list entry (the turn's record, its tokens counted); a failure is logged, the turn is stored;
-    - ``reply_first`` too, but the session's lease is released only after it (a reply frame);
-    - ``written`` is called once the model has written its last word, before the commit (the
+    - ``before_release`` too, but the session's lease is released only after it (a reply frame);
+    - ``model_done`` is called once the model has written its last word, before the commit (the
       deltas still held back go out beside it, not after it)."""
 
     checks: Sequence[Callable[[], None]] = ()
     on_stored: Sequence[Callable[["Reply"], None]] = ()
-    reply_first: Callable[["Reply"], None] | None = None
-    written: Callable[[], None] | None = None
+    before_release: Callable[["Reply"], None] | None = None
+    model_done: Callable[[], None] | None = None
 
 
 def check_message(message: Any, max_chars: int) -> str:
@@ -115,27 +115,27 @@ class Turns:
         self.mcp_servers = mcp_servers
 
     def run(self, request: ChatRequest, deadline: Deadline, on_delta: OnDelta | None = None,
-            stop: TurnStop | None = None, along: AlongTheTurn | None = None) -> Reply:
-        along = along or AlongTheTurn()
+            stop: TurnStop | None = None, along: TurnCallbacks | None = None) -> Reply:
+        along = along or TurnCallbacks()
         message = None if request.answers else check_message(request.message, self.settings.max_message_chars)
         requested = requested_output(request.output_schema)  # a bad schema fails before the session is touched
         model_deadline = deadline.earlier_by(COMMIT_SECONDS)
         if model_deadline.expired():
             raise TurnTimedOut("No time was left for this turn before the function's timeout; nothing was stored.")
-        # Fails before the session is touched.
-        model = self.models.for_turn(model_deadline, streaming=on_delta is not None, home_loop=self.loop.loop)
         memory = MEMORY_DOCUMENT if self.settings.memory else None
         # Listed before the session's lease is taken (from the container's cache on a warm turn).
         mcp_tools = self.mcp_servers.tools_for_turn(model_deadline, LISTING_SHARE) if self.mcp_servers else []
         with self.store.turn(request.caller, request.session_id, deadline, caller_document=memory,
                              beside=along.checks) as turn:
+            # Once the checks passed: a retry answered from its record needs no model (nor its key).
+            model = self.models.for_turn(model_deadline, streaming=on_delta is not None, home_loop=self.loop.loop)
             agent = self._agent(model, turn, request.session_id, mcp_tools)
             prompt = _prompt(agent, request, message)
             started = time.perf_counter()
             text, stop_reason = self._run(agent, prompt, model_deadline, on_delta, stop, requested)
             model_seconds = time.perf_counter() - started
-            if along.written is not None:
-                along.written()
+            if along.model_done is not None:
+                along.model_done()
             output = requested.output() if requested else None  # raises inside the turn: nothing stored
             usage = agent.event_loop_metrics.accumulated_usage
             reply = Reply(
@@ -146,8 +146,8 @@ class Turns:
             )
             for work in along.on_stored:
                 turn.once_stored(partial(work, reply))
-            if along.reply_first is not None:
-                turn.once_stored(partial(along.reply_first, reply), before_release=True)
+            if along.before_release is not None:
+                turn.once_stored(partial(along.before_release, reply), before_release=True)
         return reply
 
     def _agent(self, model: Any, turn: Any, session_id: str, turn_tools: Sequence[Any] = ()) -> Agent:

@@ -90,7 +90,7 @@ class Frames:
             self.pending += text
             self._wake()
 
-    def written(self) -> None:
+    def model_done(self) -> None:
         """The model wrote its last word: what is held back for coalescing goes now, beside the
         turn's commit, so that the reply frame does not wait for it after the commit."""
         with self.changed:

@@ -8,7 +8,8 @@ arguments; it keeps nothing between invocations but what the composition root ga
 """
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,7 +17,6 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from agent import (
     AgentError,
-    AlongTheTurn,
     ChatRequest,
     Conversations,
     Deadline,
@@ -25,6 +25,7 @@ from agent import (
     Reply,
     SessionBusy,
     StoreUnavailable,
+    TurnCallbacks,
     TurnCancelled,
     TurnNotFound,
 )
@@ -71,6 +72,18 @@ class TurnRequest:
     output_schema: dict[str, Any] | None = None
 
 
+@dataclass(frozen=True)
+class TurnHooks:
+    """What a path adds to a turn, on the reply's body (agent.TurnCallbacks has the rules): its
+    record's checks while the session opens; what it records once the turn is stored; its reply
+    frame, before the session is released; the flush of its held-back deltas."""
+
+    checks: tuple[Callable[[], None], ...] = ()
+    on_stored: tuple[Callable[[dict[str, Any]], Any], ...] = ()
+    before_release: Callable[[dict[str, Any]], None] | None = None
+    model_done: Callable[[], None] | None = None
+
+
 def reply_body(reply: Reply) -> dict[str, Any]:
     """The JSON of a turn's reply: the POST's 200 body, a direct invocation's result, a "reply" frame."""
     return {
@@ -114,9 +127,9 @@ class TurnService:
                 raise AlreadyClaimed(entry)
             ours.append(entry)
 
+        hooks = TurnHooks(checks=(claim,), on_stored=(lambda body: self._settle(ledger, ours[0], "done", reply=body),))
         try:
-            return self._turn(request, deadline, on_delta, self._stop(ledger, turn_id), checks=(claim,),
-                              on_stored=(lambda body: self._settle(ledger, ours[0], "done", reply=body),))
+            return self._turn(request, deadline, on_delta, self._stop(ledger, turn_id), hooks)
         except AlreadyClaimed as claimed:
             if claimed.entry.status == "done":
                 return dict(claimed.entry.document["reply"])
@@ -132,29 +145,25 @@ class TurnService:
             raise
 
     def _turn(self, request: TurnRequest, deadline: Deadline, on_delta: Any, stop: TurnStop | None = None,
-              checks: Sequence[Callable[[], None]] = (), on_stored: Sequence[Callable[[dict[str, Any]], Any]] = (),
-              reply_first: Callable[[dict[str, Any]], None] | None = None,
-              written: Callable[[], None] | None = None) -> dict[str, Any]:
-        """The turn, with the caller's work beside its store requests (agent.AlongTheTurn): the
-        budget checked and ``checks`` made while the session opens, before the model is called;
-        the tokens counted and ``on_stored`` given the reply's body once it is stored, with
-        ``reply_first`` (a reply frame) before the session's lease is released; ``written`` when
-        the model has written its last word."""
+              hooks: TurnHooks | None = None) -> dict[str, Any]:
+        """The turn, with its path's work (``hooks``) and the caller's budget and token count
+        sent beside the turn's own store requests (agent.TurnCallbacks). The path's checks come
+        before the budget: a retry of a stored turn replays it even once the budget is spent."""
+        hooks = hooks or TurnHooks()
         chat = ChatRequest(request.caller, request.session_id, request.message, request.interrupt_responses,
                            request.output_schema)
-
-        def budget() -> None:
-            self.usage.check(request.caller, deadline)  # BudgetExceeded
 
         def count(reply: Reply) -> None:
             self.usage.count(request.caller, request.session_id, reply.input_tokens, reply.output_tokens, deadline)
 
-        along = AlongTheTurn(
-            checks=(budget, *checks),
-            on_stored=(count, *(lambda reply, work=work: work(reply_body(reply)) for work in on_stored)),
-            reply_first=(lambda reply: reply_first(reply_body(reply))) if reply_first else None, written=written)
+        before_release = hooks.before_release
+        callbacks = TurnCallbacks(
+            checks=(*hooks.checks, self._budget(request.caller, deadline)),
+            on_stored=(count, *(lambda reply, work=work: work(reply_body(reply)) for work in hooks.on_stored)),
+            before_release=(lambda reply: before_release(reply_body(reply))) if before_release else None,
+            model_done=hooks.model_done)
         try:
-            reply = self.conversations.chat(chat, deadline, on_delta, stop, along)
+            reply = self.conversations.chat(chat, deadline, on_delta, stop, callbacks)
         except (ModelError, ModelThrottled) as error:
             self.metrics.add_metric(name="ModelErrors", unit=MetricUnit.Count, value=1)
             self.metrics.add_metadata(key="model_error", value=error.code)
@@ -165,6 +174,10 @@ class TurnService:
         self.metrics.add_metric(name="OutputTokens", unit=MetricUnit.Count, value=reply.output_tokens)
         self.logger.info("turn stored", extra={"message_count": reply.message_count, "stop_reason": reply.stop_reason})
         return reply_body(reply)
+
+    def _budget(self, caller: str, deadline: Deadline) -> Callable[[], None]:
+        """The caller's budget, checked before the model is called (BudgetExceeded); no read without one."""
+        return lambda: self.usage.check(caller, deadline)
 
     def _settle(self, ledger: TurnLedger, entry: Entry, status: str, **fields: Any) -> Entry | None:
         """The turn's end in its record. The turn's outcome is decided already: a record that
@@ -203,12 +216,9 @@ class TurnService:
                 raise AlreadyClaimed(entry)
             ours.append(entry)
 
-        def budget() -> None:
-            self.usage.check(request.caller, deadline)  # BudgetExceeded
-
         try:
             with self.conversations.store.queueing(request.caller, request.session_id, deadline,
-                                                   beside=(claim, budget)) as bounded:
+                                                   beside=(claim, self._budget(request.caller, deadline))) as bounded:
                 if announce:
                     announce(bounded)
                 queued = turn.model_copy(update={"queued_as": QueuedRecord(document=ours[0].document,
@@ -219,15 +229,16 @@ class TurnService:
                 announce(deadline)
             return {**_status(claimed.entry), "session_id": request.session_id}
         except AgentError:
-            if ours:
-                ledger.forget(ours[0])  # refused (the budget, the queue): as if it had not been asked
+            if ours:  # refused (the budget, the queue): as if it had not been asked
+                with suppress(StoreUnavailable):  # the refusal is the answer; a record left just expires
+                    ledger.forget(ours[0])
             raise
         return {**_status(ours[0]), "session_id": request.session_id}
 
     def run_queued(self, turn: QueuedTurn, deadline: Deadline, on_delta: Any = None,
                    on_restart: Callable[[], None] | None = None,
                    on_reply: Callable[[dict[str, Any]], None] | None = None,
-                   on_written: Callable[[], None] | None = None) -> dict[str, Any]:
+                   on_model_done: Callable[[], None] | None = None) -> dict[str, Any]:
         """A worker's turn: "running", then "done" with the reply, or "failed" with the error
         (raised as TurnFailed: final, the worker answers it). A redelivered turn that is done
         replays its reply. A turn whose record is gone was cancelled with its session: it never
@@ -237,47 +248,52 @@ class TurnService:
         one streamed is not the reply; after the last one, the dead-letter queue finalises it.
 
         ``on_reply`` gets the reply's body once the turn is stored, beside the record's "done"
-        and before the session's lease is released (the reply frame); ``on_written`` is called
-        when the model has written its last word (the deltas held back go beside the commit). The first delivery marks
-        the record "running" over the ETag the message carries, in the round trip that opens the
-        session; any other (or a record changed since) reads the record first."""
+        and before the session's lease is released (the reply frame); ``on_model_done`` once the
+        model has written its last word (the deltas held back go out beside the commit).
+
+        The first delivery marks the record "running" over the ETag the message carries, in the
+        round trip that opens the session; any other (or a record changed since) reads it first."""
         ledger = self.ledger(turn.caller, turn.session_id, deadline)
+        hooks = TurnHooks(before_release=on_reply, model_done=on_model_done)
         if turn.queued_as is not None:
             try:
-                return self._run_recorded(turn, ledger, deadline, on_delta, (on_reply, on_written),
-                                          queued=Entry(turn.queued_as.document, turn.queued_as.etag))
+                queued = Entry(turn.queued_as.document, turn.queued_as.etag)
+                return self._run_recorded(turn, ledger, deadline, on_delta, hooks, queued, running=False)
             except RecordChanged:
                 pass  # delivered again, or cancelled or deleted since it was queued: its record says which
         entry = self._take(ledger, turn, deadline, on_restart)
         if entry.status == "done":
             return dict(entry.document["reply"])
-        return self._run_recorded(turn, ledger, deadline, on_delta, (on_reply, on_written), running=entry)
+        return self._run_recorded(turn, ledger, deadline, on_delta, hooks, entry, running=True)
 
     def _run_recorded(self, turn: QueuedTurn, ledger: TurnLedger, deadline: Deadline, on_delta: Any,
-                      told: tuple[Callable[[dict[str, Any]], None] | None, Callable[[], None] | None],
-                      queued: Entry | None = None, running: Entry | None = None) -> dict[str, Any]:
-        """The queued turn, its record "running" already (``running``) or marked so beside the
-        session's opening (over ``queued``: RecordChanged if it is not as queued); then its end."""
+                      hooks: TurnHooks, entry: Entry, running: bool) -> dict[str, Any]:
+        """The queued turn and its record's end. ``entry`` is "running" already (``running``), or
+        as it was queued: marked "running" beside the session's opening (RecordChanged when it is
+        not as queued). A try after the session was busy reads the record beside its opening: a
+        cancel (or a DELETE) that came while the turn waited ends it before the model is called."""
         request = TurnRequest(turn.caller, turn.session_id, turn.message or "",
                               interrupt_responses=answers_of(turn.interrupt_responses),
                               output_schema=turn.output_schema)
-        entries = [running] if running is not None else []
+        marked, tries = [entry] if running else [], [0]
 
         def start() -> None:
-            if entries or queued is None:
-                return  # marked already (by an earlier try of this invocation, while the session was busy)
-            advanced = ledger.advance(queued, "running", running_until(deadline))
-            if advanced is None:
-                raise RecordChanged()
-            entries.append(advanced)
+            tries[0] += 1
+            if not marked:
+                advanced = ledger.advance(entry, "running", running_until(deadline))
+                if advanced is None:
+                    raise RecordChanged()
+                marked.append(advanced)
+            elif tries[0] > 1:
+                self._still_wanted(ledger, turn.turn_id)
 
+        hooks = TurnHooks(checks=(start,),
+                          on_stored=(lambda body: self._settle(ledger, marked[0], "done", reply=body),),
+                          before_release=hooks.before_release, model_done=hooks.model_done)
         store = self.conversations.store
         try:
             with store.only_while_recorded(turn.caller, turn.session_id, record_name(turn.turn_id)):
-                reply = self._run_when_free(
-                    request, deadline, on_delta, self._stop(ledger, turn.turn_id), checks=(start,),
-                    on_stored=(lambda body: self._settle(ledger, entries[0], "done", reply=body),),
-                    reply_first=told[0], written=told[1])
+                reply = self._run_when_free(request, deadline, on_delta, self._stop(ledger, turn.turn_id), hooks)
         except RecordChanged:
             raise
         except SessionDeleted as deleted:
@@ -289,10 +305,19 @@ class TurnService:
             raise
         except Exception as error:
             failure = as_api_error(error)
-            if entries:
-                self._settle(ledger, entries[0], "failed", error=failure.body()["error"])
+            if marked:
+                self._settle(ledger, marked[0], "failed", error=failure.body()["error"])
             raise TurnFailed(failure) from error
         return reply
+
+    @staticmethod
+    def _still_wanted(ledger: TurnLedger, turn_id: str) -> None:
+        """TurnCancelled or SessionDeleted when the turn's record says it is no longer to run."""
+        entry = ledger.get(turn_id)
+        if entry is None:
+            raise SessionDeleted()
+        if entry.status in STOPPING:
+            raise TurnCancelled(CANCELLED.message)
 
     def _take(self, ledger: TurnLedger, turn: QueuedTurn, deadline: Deadline,
               on_restart: Callable[[], None] | None) -> Entry:
@@ -316,13 +341,13 @@ class TurnService:
                 return running
         raise SessionBusy("The turn's record keeps changing; it will be delivered again.", retry_after=1)
 
-    def _run_when_free(self, request: TurnRequest, deadline: Deadline, on_delta: Any, stop: TurnStop | None = None,
-                       **along: Any) -> dict[str, Any]:
+    def _run_when_free(self, request: TurnRequest, deadline: Deadline, on_delta: Any, stop: TurnStop,
+                       hooks: TurnHooks) -> dict[str, Any]:
         """A queued turn waits for its session instead of being refused: a synchronous POST may
         hold it, for its lease at most."""
         while True:
             try:
-                return self._turn(request, deadline, on_delta, stop, **along)
+                return self._turn(request, deadline, on_delta, stop, hooks)
             except SessionBusy as busy:
                 wait = min(float(busy.retry_after or 1), BUSY_POLL_SECONDS)
                 if deadline.remaining() < wait + MIN_TURN_SECONDS:

@@ -52,7 +52,7 @@ class Worker:
         try:
             reply = self.turns.run_queued(turn, deadline, frames.delta if frames else None,
                                           frames.restart if frames else None, frames.reply if frames else None,
-                                          frames.written if frames else None)
+                                          frames.model_done if frames else None)
         except TurnFailed as failed:  # final: its one error frame
             if frames:
                 frames.error(failed.error.body())

@@ -54,6 +54,22 @@ def test_http_turns_stop_at_the_budget_and_another_caller_goes_on(ws_env, clock,
     assert usage[2]["input_tokens"] + usage[2]["output_tokens"] == spent
 
 
+def test_a_retry_of_a_stored_turn_replays_it_once_the_budget_is_spent(ws_env, clock, model_server):
+    """The budget refuses new turns; a retry of one that was stored costs nothing and is answered."""
+    api = container(ws_env, clock)
+    spend_budget(api)
+    key = {"Idempotency-Key": "last-one"}
+    api.services.worker.turns.usage.daily_tokens = 10**9  # one more turn allowed, keyed
+    first = api.post("budget", "the last one", caller=ALICE, headers=key)
+    api.services.worker.turns.usage.daily_tokens = BUDGET  # and the budget spent again
+    calls = len(model_server.requests)
+
+    again = api.post("budget", "the last one", caller=ALICE, headers=key)
+
+    assert first[0] == 200 and again[0] == 200 and again[2] == first[2]
+    assert len(model_server.requests) == calls
+
+
 def test_the_budget_starts_again_at_midnight_utc(ws_env, clock, model_server):
     api = container(ws_env, clock)
     spend_budget(api)

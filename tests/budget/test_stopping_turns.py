@@ -124,3 +124,23 @@ def test_a_cancelled_turn_with_a_key_runs_again_when_sent_again(ws, model_server
     assert again[0] == 202 and again[2]["location"] == location
     assert status_of(ws, location)["status"] == "done"
     assert len(model_server.requests) == 1
+
+
+def test_a_turn_cancelled_while_it_waits_for_its_busy_session_never_calls_the_model(ws, aws, model_server):
+    """The worker marked the turn running, found the session held by a synchronous POST and waits
+    for it; a cancel comes meanwhile. Its next try reads the record with the session and stops."""
+    model_server.queue(Reply.slow("a synchronous reply that takes a while", 4))
+    holder = threading.Thread(target=lambda: ws.api.post(SESSION, "hold the session", caller=ALICE), daemon=True)
+    holder.start()
+    until(lambda: model_server.requests, timeout=10, what="the synchronous turn holds the session")
+    location = ws.api.post(SESSION, "queued behind it", headers=ASYNC, caller=ALICE)[2]["location"]
+    worker = worker_in_background(ws)
+    until(lambda: status_of(ws, location)["status"] == "running", timeout=10, what="the worker took the turn")
+
+    assert ws.api.request("DELETE", location, caller=ALICE)[2]["status"] == "cancelling"
+    worker.join(timeout=20)
+    holder.join(timeout=20)
+
+    assert not worker.is_alive() and len(model_server.requests) == 1  # the synchronous turn's only
+    assert status_of(ws, location)["status"] == "cancelled"
+    assert ws.api.texts(SESSION, caller=ALICE) == ["hold the session", "a synchronous reply that takes a while"]

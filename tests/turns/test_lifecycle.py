@@ -34,10 +34,8 @@ def test_delete_cancels_the_queued_turns_and_nothing_recreates_the_session(ws, a
 
 
 def test_a_delete_after_the_worker_took_the_turn_still_wins(ws, aws, model_server, monkeypatch):
-    """The worker marked the turn running, then the DELETE came, as the turn took the session (the
-    two go in one round trip): the DELETE wins, whichever lands first. Reads that the DELETE's
-    lease came between may let the model run once; nothing of it is stored (the commit is
-    conditional on what was read)."""
+    """The worker marked the turn running (reading its record first: a message queued without
+    it, by the version before), then the DELETE came, before the turn took the session."""
     from agent import Deadline
     from handler.turn_ledger import TurnLedger
 
@@ -52,9 +50,51 @@ def test_a_delete_after_the_worker_took_the_turn_still_wins(ws, aws, model_serve
     ws.api.post(SESSION, "first", caller=ALICE)
     location = ws.api.post(SESSION, "queued", headers=ASYNC, caller=ALICE)[2]["location"]
     monkeypatch.setattr(TurnLedger, "advance", then_delete)
+    calls = len(model_server.requests)
+    record = aws.take_turns()[0]
+    record["body"] = json.dumps({k: v for k, v in json.loads(record["body"]).items() if k != "queued_as"})
+
+    ws.api.invoke_worker(sqs_event([record], aws.queue_arn))
+
+    assert len(model_server.requests) == calls  # the turn never ran
+    assert ws.api.history(SESSION, caller=ALICE)[0] == 404
+    assert ws.api.request("GET", location, caller=ALICE)[0] == 404
+
+
+def test_a_delete_that_lands_as_the_worker_opens_the_session_wins(ws, aws, model_server, monkeypatch):
+    """The worker marks the turn running in the round trip that takes the session's lease; a
+    DELETE lands between the two. Nothing of the turn is stored, the session stays deleted and
+    its record gone (the model may have been called: the reads beside the lease can predate the
+    DELETE's; the commit, conditional on what was read, then stores nothing)."""
+    import threading
+
+    from agent import Deadline
+    from agent.store.lease import Leases
+    from handler.turn_ledger import TurnLedger
+
+    advance, create, deleted = TurnLedger.advance, Leases.create, threading.Event()
+
+    def then_delete(ledger, entry, status, *args, **kwargs):
+        written = advance(ledger, entry, status, *args, **kwargs)
+        if status == "running" and not deleted.is_set():
+            ws.api.services.conversations.delete(ALICE, SESSION, Deadline.never())
+            deleted.set()
+        return written
+
+    def after_the_delete(leases, objects, key, owner, deadline=None):
+        if key.endswith(".lease") and not key.endswith("queueing.lease"):
+            assert deleted.wait(10), "the DELETE never came"
+        return create(leases, objects, key, owner, deadline)
+
+    ws.api.post(SESSION, "first", caller=ALICE)
+    location = ws.api.post(SESSION, "queued", headers=ASYNC, caller=ALICE)[2]["location"]
+    monkeypatch.setattr(TurnLedger, "advance", then_delete)
+    monkeypatch.setattr(Leases, "create", after_the_delete)
 
     ws.run_worker()
+    monkeypatch.undo()
 
+    assert deleted.is_set()
     assert ws.api.history(SESSION, caller=ALICE)[0] == 404
     assert ws.api.request("GET", location, caller=ALICE)[0] == 404
 

@@ -147,7 +147,7 @@ def test_the_models_last_words_go_at_once_not_after_the_coalescing_wait(endpoint
     frames.delta("Hello")  # the first at once
     until(lambda: len(endpoint.received) == 1, timeout=10, what="the first delta was posted")
     frames.delta(" world")  # held: the clock (frozen) says the last post was just now
-    frames.written()
+    frames.model_done()
     until(lambda: len(endpoint.received) == 2, timeout=10, what="the held text was posted without the clock moving")
     assert [f["text"] for f in endpoint.received] == ["Hello", " world"]
 

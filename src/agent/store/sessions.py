@@ -5,7 +5,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -15,7 +15,7 @@ from strands.session.repository_session_manager import RepositorySessionManager
 from strands.types.session import SessionMessage
 
 from ..deadline import Deadline
-from ..errors import InvalidRequest, SessionBusy, SessionNotFound
+from ..errors import AgentError, InvalidRequest, SessionBusy, SessionNotFound
 from ..settings import Settings
 from . import catalog
 from . import keys as layout
@@ -28,7 +28,7 @@ from .objects import ObjectStore, StoredObject
 from .repository import LISTING, VOID, TurnRepository
 from .session_list import checked_title as catalog_title
 from .session_list import titles_key
-from .together import together
+from .together import Outcome, together
 
 logger = logging.getLogger(__name__)
 AGENT_ID = "default"  # Strands' default agent id: the one agent of each session
@@ -176,8 +176,7 @@ class SessionStore:
                                         *beside)
         failed = next((outcome for outcome in done if outcome.error is not None), None)
         if failed is not None:
-            if taken.error is None and taken.value is not None:
-                self.leases.release(self.objects.within(Deadline.after(RELEASE_SECONDS)), taken.value)
+            self._let_go(keys, objects, owner, taken)
             failed.result()
         lease = taken.result()
         if lease is None:
@@ -195,6 +194,16 @@ class SessionStore:
         except BaseException:
             self.leases.release(self.objects.within(Deadline.after(RELEASE_SECONDS)), lease)
             raise
+
+    def _let_go(self, keys: SessionKeys, objects: ObjectStore, owner: str, taken: Outcome) -> None:
+        """A turn ended in its opening: the lease released if ours. "Held" may be ours too: a
+        create whose answer was lost and whose retry was refused; the lease then names us."""
+        lease = taken.value if taken.error is None else None
+        if lease is None and taken.error is None:
+            with suppress(AgentError):
+                lease = self.leases.take(objects, keys.lease, Deadline.after(RELEASE_SECONDS), owner=owner)
+        if lease is not None:
+            self.leases.release(self.objects.within(Deadline.after(RELEASE_SECONDS)), lease)
 
     def _open_turn(self, objects: ObjectStore, keys: SessionKeys, document_key: str | None,
                    record_key: str | None) -> tuple[TurnRepository, StoredObject | None, StoredObject | None]:
@@ -306,12 +315,17 @@ class SessionStore:
             if taken.error is None:
                 self.queueing_leases.release(self.objects.within(Deadline.after(RELEASE_SECONDS)), taken.value)
             failed.result()
-        while taken.error is not None:
-            if not isinstance(taken.error, SessionBusy) or deadline.remaining() < QUEUEING_POLL_SECONDS * 20:
+        lease: Lease | None = taken.value
+        if taken.error is not None and not isinstance(taken.error, SessionBusy):
+            taken.result()
+        while lease is None:  # another turn of the session is being announced: wait for it
+            if deadline.remaining() < QUEUEING_POLL_SECONDS * 20:
                 taken.result()
             time.sleep(QUEUEING_POLL_SECONDS)
-            taken = together(take)[0]
-        lease = taken.value
+            try:
+                lease = take()
+            except SessionBusy:
+                continue
         try:
             yield deadline.at_most(QUEUEING_SECONDS - RELEASE_SECONDS * 2)
         finally:

@@ -14,14 +14,16 @@ from dataclasses import dataclass
 from typing import Any
 
 # Its own pool: the calls use the object store's pool themselves (one pool would deadlock). One
-# per process: a pool's threads do not survive a fork (the twin forks its containers).
+# per process: a pool's threads do not survive a fork (the twin forks its containers). Calls may
+# nest (a turn's end runs the list entry's own pair): 32 threads, made only as needed, leave room
+# for several turns of one process (tests, the twin) to nest at once without waiting on each other.
 _POOLS: dict[int, ThreadPoolExecutor] = {}
 
 
 def _pool() -> ThreadPoolExecutor:
     pid = os.getpid()
     if pid not in _POOLS:
-        _POOLS[pid] = ThreadPoolExecutor(8, "store-together")
+        _POOLS[pid] = ThreadPoolExecutor(32, "store-together")
     return _POOLS[pid]
 
 
