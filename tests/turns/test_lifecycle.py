@@ -9,7 +9,7 @@ import boto3
 from model_server import Reply
 
 from tests.conftest import Api
-from tests.turns.held_s3 import HeldS3Proxy
+from tests.fixtures.slow_s3 import SlowS3Proxy
 from tests.websocket.conftest import ALICE
 from twin.events import sqs_event
 
@@ -175,7 +175,7 @@ def test_a_commit_answer_lost_past_the_read_back_is_resolved_and_never_stored_tw
             return len(commits) == 2  # the first turn commits; the keyed turn's commit is held
         return False
 
-    with HeldS3Proxy(moto_server.endpoint_url, first_commit_of_the_keyed_turn) as proxy:
+    with SlowS3Proxy(moto_server.endpoint_url, hold=first_commit_of_the_keyed_turn) as proxy:
         monkeypatch.setenv("AWS_ENDPOINT_URL_S3", proxy.url)
         api = Api({**env, "SESSION_BUCKET": bucket})
         key = {"Idempotency-Key": "order-42"}
