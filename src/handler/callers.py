@@ -12,10 +12,13 @@ then); every later frame on it acts as that caller. Both are read through Powert
 data classes.
 """
 
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
+from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2, APIGatewayWebSocketEvent
 from pydantic import StringConstraints, TypeAdapter, ValidationError
+
+from agent import Deadline
 
 from .error_table import ApiError
 from .schemas import Caller
@@ -70,3 +73,18 @@ def _checked(value: Any, kind: TypeAdapter = _CALLER) -> str:
 
 def _mapping(value: Any) -> dict:
     return value if isinstance(value, dict) else {}
+
+
+class CallerRouter(Router):
+    """A Powertools Router whose routes act for the HTTP request's caller, within the invocation's
+    deadline (app.py puts it in the routers' context)."""
+
+    def __init__(self, deployed: bool) -> None:
+        super().__init__()
+        self.deployed = deployed
+
+    def caller(self) -> str:
+        return http_caller(cast(APIGatewayProxyEventV2, self.current_event), self.deployed)
+
+    def deadline(self) -> Deadline:
+        return self.context["deadline"]

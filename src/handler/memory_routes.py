@@ -4,27 +4,21 @@ A Powertools Router, given only what its routes use; the invocation's deadline c
 ``router.context`` (app.py appends it), the caller from the event's authorizer fields.
 """
 
-from typing import Annotated, cast
+from typing import Annotated
 
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Path
-from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 
-from agent import CallerMemory, Deadline
+from agent import CallerMemory
 
-from .callers import http_caller
+from .callers import CallerRouter
 from .http_answers import NO_CONTENT, documented, errors, json_response, no_content
 from .schemas import FACT_ID_PATTERN, FactOut, FactsOut
 
 
 def memory_routes(memory: CallerMemory, deployed: bool) -> Router:
-    router = Router()
-
-    def caller() -> str:
-        return http_caller(cast(APIGatewayProxyEventV2, router.current_event), deployed)
-
-    def deadline() -> Deadline:
-        return router.context["deadline"]
+    router = CallerRouter(deployed)
+    caller, deadline = router.caller, router.deadline
 
     @router.get("/memory", summary="The facts your agent remembers across your sessions (MEMORY=on)",
                 responses={200: documented(FactsOut, "Oldest first"), **errors(503)})

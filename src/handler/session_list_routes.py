@@ -4,17 +4,16 @@ a page at a time), read one, rename one; and the same as direct invocation actio
 A Powertools Router like session_routes.py; the store keeps the list (agent/store/catalog.py).
 """
 
-from typing import Annotated, Any, Literal, cast
+from typing import Annotated, Any, Literal
 
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Query
-from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 from pydantic import BaseModel, Field, StringConstraints
 
 from agent import Deadline
 from agent.store import SessionStore
 
-from .callers import http_caller
+from .callers import CallerRouter
 from .http_answers import ERRORS, SessionIdPath, documented, json_response
 from .schemas import Caller, SessionId
 
@@ -55,13 +54,8 @@ class DirectSessions(BaseModel):
 
 
 def session_list_routes(store: SessionStore, deployed: bool) -> Router:
-    router = Router()
-
-    def caller() -> str:
-        return http_caller(cast(APIGatewayProxyEventV2, router.current_event), deployed)
-
-    def deadline() -> Deadline:
-        return router.context["deadline"]
+    router = CallerRouter(deployed)
+    caller, deadline = router.caller, router.deadline
 
     @router.get("/sessions", summary="Your sessions, most recent activity first, a page at a time",
                 responses={200: documented(SessionListOut, "Sessions, and the cursor of the next page"), **ERRORS})

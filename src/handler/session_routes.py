@@ -5,15 +5,14 @@ A Powertools Router, given only what its routes use; the invocation's deadline c
 ``router.context`` (app.py appends it), the caller from the event's authorizer fields.
 """
 
-from typing import Annotated, cast
+from typing import Annotated
 
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Header, Path, Query
-from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 
-from agent import Conversations, Deadline
+from agent import Conversations
 
-from .callers import http_caller
+from .callers import CallerRouter
 from .http_answers import NO_CONTENT, SessionIdPath, documented, errors, json_response, no_content
 from .schemas import (
     IDEMPOTENCY_KEY_PATTERN,
@@ -36,13 +35,8 @@ PreferHeader = Annotated[str | None, Header(description="respond-async: queue th
 
 
 def session_routes(turns: TurnService, conversations: Conversations, deployed: bool, max_message_chars: int) -> Router:
-    router = Router()
-
-    def caller() -> str:
-        return http_caller(cast(APIGatewayProxyEventV2, router.current_event), deployed)
-
-    def deadline() -> Deadline:
-        return router.context["deadline"]
+    router = CallerRouter(deployed)
+    caller, deadline = router.caller, router.deadline
 
     @router.post("/sessions/<session_id>/messages", summary="Send a message; get the agent's reply",
                  responses={200: documented(ReplyOut, "The reply, stored with the message"),

@@ -4,27 +4,25 @@ A Powertools Router, given only what its route uses; the deadline comes through
 ``router.context`` (app.py appends it), the caller from the event's authorizer fields.
 """
 
-from typing import Any, cast
+from typing import Any
 
 from aws_lambda_powertools.event_handler.api_gateway import Router
-from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 
 from agent import Deadline
 from agent.usage import CallerUsage
 
-from .callers import http_caller
+from .callers import CallerRouter
 from .http_answers import ERRORS, documented, json_response
 from .schemas import UsageOut
 
 
 def usage_routes(usage: CallerUsage, deployed: bool) -> Router:
-    router = Router()
+    router = CallerRouter(deployed)
 
     @router.get("/usage", summary="Your tokens today (UTC) and your daily token budget",
                 responses={200: documented(UsageOut, "Counted as each turn is stored"), **ERRORS})
     def get_usage():
-        caller = http_caller(cast(APIGatewayProxyEventV2, router.current_event), deployed)
-        deadline: Deadline = router.context["deadline"]
+        caller, deadline = router.caller(), router.deadline()
         return json_response(200, UsageOut(**usage_body(usage, caller, deadline)))
 
     return router
