@@ -12,7 +12,7 @@ from model_timing import TimedModel
 
 from tests.approval.acting_tools import cancelled, order_id
 from tests.approval.conftest import APPROVAL_ENV
-from tests.twin.conftest import FUNCTION_TIMEOUT, Lines, function_env, session_id
+from tests.twin.conftest import FUNCTION_TIMEOUT, Lines, function_env, session_id, stored
 from tests.twin.test_chat_client import Chat
 from tests.twin.test_chat_page import (  # noqa: F401  (browser, page: the chat page's fixtures, on this twin)
     browser,
@@ -20,7 +20,6 @@ from tests.twin.test_chat_page import (  # noqa: F401  (browser, page: the chat 
     page,
     screenshot,
     send,
-    stored,
     until_the_turn_ends,
 )
 from twin.config import Config

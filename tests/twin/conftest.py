@@ -9,6 +9,8 @@ import asyncio
 import json
 import os
 import time
+import urllib.error
+import urllib.request
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
@@ -86,6 +88,17 @@ def twin(running: TwinThread, model: TimedModel) -> Iterator[Twin]:
 
 def session_id() -> str:
     return f"s_{uuid.uuid4().hex[:12]}"
+
+
+def stored(twin: Twin, session: str) -> list[tuple[str, str]] | None:
+    """The session's stored messages, (role, text), as GET /messages gives them; None when nothing is stored."""
+    try:
+        with urllib.request.urlopen(f"{twin.url}/sessions/{session}/messages") as response:
+            return [(m["role"], m["text"]) for m in json.load(response)["messages"]]
+    except urllib.error.HTTPError as error:
+        if error.code == 404:
+            return None
+        raise
 
 
 def run(scenario: Callable[[aiohttp.ClientSession], Awaitable[Any]]) -> Any:

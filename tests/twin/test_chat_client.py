@@ -19,7 +19,7 @@ from model_server import Reply
 
 from tests.conftest import ROOT
 from tests.polling import until, until_async
-from tests.twin.conftest import history, run, session_id
+from tests.twin.conftest import history, run, session_id, stored
 
 pytestmark = pytest.mark.slow
 
@@ -245,17 +245,6 @@ def test_a_frame_delivered_twice_is_shown_once(twin, model):
     code, output = client.finish()
     assert code == 0, output
     assert f"you › Count to twenty.\nagent › {text}\n  · " in output, output
-
-
-def stored(twin, session: str) -> list[tuple[str, str]] | None:
-    """The session's stored messages; None when nothing is stored."""
-    try:
-        with urllib.request.urlopen(f"{twin.url}/sessions/{session}/messages") as response:
-            return [(m["role"], m["text"]) for m in json.load(response)["messages"]]
-    except urllib.error.HTTPError as error:
-        if error.code == 404:
-            return None
-        raise
 
 
 def test_ctrl_c_during_a_reply_stops_the_turn_stores_nothing_and_the_chat_goes_on(twin, model):

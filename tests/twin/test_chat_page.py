@@ -23,7 +23,7 @@ from model_server import Reply
 
 from tests.conftest import ROOT
 from tests.polling import until_async
-from tests.twin.conftest import run, session_id
+from tests.twin.conftest import run, session_id, stored
 
 pytestmark = pytest.mark.slow
 
@@ -112,16 +112,6 @@ def until_the_turn_ends(page: Any, timeout: float = 60, snapshot: tuple[int, str
 def shown(page: Any) -> list[tuple[str, str]]:
     return [(node.get_attribute("data-role"), node.locator(".text").text_content())
             for node in page.locator(".msg").all()]
-
-
-def stored(twin: Any, session: str) -> list[tuple[str, str]] | None:
-    try:
-        with urllib.request.urlopen(f"{twin.url}/sessions/{session}/messages") as response:
-            return [(m["role"], m["text"]) for m in json.load(response)["messages"]]
-    except urllib.error.HTTPError as error:
-        if error.code == 404:
-            return None
-        raise
 
 
 def screenshot(page: Any, name: str) -> None:
