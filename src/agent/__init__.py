@@ -29,9 +29,10 @@ from .settings import Settings, SettingsError
 from .turn import ChatRequest, Reply, TurnCallbacks, check_message
 
 __all__ = [
-    "AgentError", "TurnCallbacks", "ApprovalPending", "BudgetExceeded",
+    "AgentError", "ApprovalPending", "BudgetExceeded",
     "CallerMemory", "ChatRequest", "Conversations", "Deadline", "Fact", "FactNotFound", "HistoryMessage",
     "HistoryPage", "InvalidRequest", "ModelError", "ModelNotConfigured", "ModelProvider", "ModelThrottled",
     "ModelUnreachable", "NotFound", "OutputInvalid", "QueueUnavailable", "Reply", "SessionBusy", "SessionNotFound",
-    "Settings", "SettingsError", "StoreUnavailable", "TurnCancelled", "TurnNotFound", "TurnTimedOut", "check_message",
+    "Settings", "SettingsError", "StoreUnavailable", "TurnCallbacks", "TurnCancelled", "TurnNotFound", "TurnTimedOut",
+    "check_message",
 ]

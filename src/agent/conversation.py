@@ -41,12 +41,12 @@ class Conversations:
         self._turns = Turns(settings, store, models, tools, name_endpoint_in_errors, mcp_servers)
 
     def chat(self, request: ChatRequest, deadline: Deadline, on_delta: OnDelta | None = None,
-             stop: TurnStop | None = None, along: TurnCallbacks | None = None) -> Reply:
+             stop: TurnStop | None = None, callbacks: TurnCallbacks | None = None) -> Reply:
         """One turn. Text is passed to ``on_delta`` as the model writes it; the deltas of a turn
         concatenated equal its reply. ``stop``: how the turn learns it was cancelled (TurnCancelled).
-        ``along``: the caller's work sent beside the turn's own store requests (its record, its
+        ``callbacks``: the caller's work sent beside the turn's own store requests (its record, its
         budget, its reply frame)."""
-        return self._turns.run(request, deadline, on_delta, stop, along)
+        return self._turns.run(request, deadline, on_delta, stop, callbacks)
 
     @property
     def event_loop(self) -> Any:

@@ -115,8 +115,8 @@ class Turns:
         self.mcp_servers = mcp_servers
 
     def run(self, request: ChatRequest, deadline: Deadline, on_delta: OnDelta | None = None,
-            stop: TurnStop | None = None, along: TurnCallbacks | None = None) -> Reply:
-        along = along or TurnCallbacks()
+            stop: TurnStop | None = None, callbacks: TurnCallbacks | None = None) -> Reply:
+        callbacks = callbacks or TurnCallbacks()
         message = None if request.answers else check_message(request.message, self.settings.max_message_chars)
         requested = requested_output(request.output_schema)  # a bad schema fails before the session is touched
         model_deadline = deadline.earlier_by(COMMIT_SECONDS)
@@ -126,7 +126,7 @@ class Turns:
         # Listed before the session's lease is taken (from the container's cache on a warm turn).
         mcp_tools = self.mcp_servers.tools_for_turn(model_deadline, LISTING_SHARE) if self.mcp_servers else []
         with self.store.turn(request.caller, request.session_id, deadline, caller_document=memory,
-                             beside=along.checks) as turn:
+                             beside=callbacks.checks) as turn:
             # Once the checks passed: a retry answered from its record needs no model (nor its key).
             model = self.models.for_turn(model_deadline, streaming=on_delta is not None, home_loop=self.loop.loop)
             agent = self._agent(model, turn, request.session_id, mcp_tools)
@@ -134,8 +134,8 @@ class Turns:
             started = time.perf_counter()
             text, stop_reason = self._run(agent, prompt, model_deadline, on_delta, stop, requested)
             model_seconds = time.perf_counter() - started
-            if along.model_done is not None:
-                along.model_done()
+            if callbacks.model_done is not None:
+                callbacks.model_done()
             output = requested.output() if requested else None  # raises inside the turn: nothing stored
             usage = agent.event_loop_metrics.accumulated_usage
             reply = Reply(
@@ -144,10 +144,10 @@ class Turns:
                 message_count=agent.conversation_manager.removed_message_count + _stored_count(agent),
                 model_seconds=model_seconds, interrupts=tuple(pending_calls(agent)), output=output,
             )
-            for work in along.on_stored:
+            for work in callbacks.on_stored:
                 turn.once_stored(partial(work, reply))
-            if along.before_release is not None:
-                turn.once_stored(partial(along.before_release, reply), before_release=True)
+            if callbacks.before_release is not None:
+                turn.once_stored(partial(callbacks.before_release, reply), before_release=True)
         return reply
 
     def _agent(self, model: Any, turn: Any, session_id: str, turn_tools: Sequence[Any] = ()) -> Agent:
