@@ -40,9 +40,10 @@ MAX_CALLER_CHARS = 1024
 Caller = Annotated[str, StringConstraints(min_length=1, max_length=MAX_CALLER_CHARS)]
 # A message as it arrives: a string. What makes it one the agent takes (not blank, at most
 # MAX_MESSAGE_CHARS, valid Unicode text) is the agent's check_message, applied by TurnIn.
-# (minLength is documented, not enforced here, so that an empty one gets the same sentence.)
-MessageText = Annotated[str, Field(description="What the user says (at most MAX_MESSAGE_CHARS characters).",
-                                   json_schema_extra={"minLength": 1})]
+# (minLength and pattern are documented, not enforced here, so that an empty or blank one gets
+# the same sentence. The pattern says "not blank": a character that is not whitespace.)
+MessageText = Annotated[str, Field(description="What the user says (at most MAX_MESSAGE_CHARS characters, not blank).",
+                                   json_schema_extra={"minLength": 1, "pattern": r"\S"})]
 
 # What a client is told when a field is wrong, instead of pydantic's generic sentence.
 FIELD_HINTS = {
