@@ -90,6 +90,16 @@ def session_id() -> str:
     return f"s_{uuid.uuid4().hex[:12]}"
 
 
+def start_session(twin: Twin, message: str) -> str:
+    """A session with one turn, made over the HTTP API (as another client or browser would)."""
+    session = session_id()
+    request = urllib.request.Request(f"{twin.url}/sessions/{session}/messages", method="POST",
+                                     data=json.dumps({"message": message}).encode(),
+                                     headers={"content-type": "application/json"})
+    assert urllib.request.urlopen(request).status == 200
+    return session
+
+
 def stored(twin: Twin, session: str) -> list[tuple[str, str]] | None:
     """The session's stored messages, (role, text), as GET /messages gives them; None when nothing is stored."""
     try:

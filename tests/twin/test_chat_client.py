@@ -2,7 +2,6 @@
 as they stream, the commands, the reference conversation across two runs, one-line errors."""
 
 import asyncio
-import json
 import os
 import signal
 import socket
@@ -19,7 +18,7 @@ from model_server import Reply
 
 from tests.conftest import ROOT
 from tests.polling import until, until_async
-from tests.twin.conftest import history, run, session_id, stored
+from tests.twin.conftest import history, run, session_id, start_session, stored
 
 pytestmark = pytest.mark.slow
 
@@ -302,16 +301,6 @@ def until_logged(twin, text: str, session: str) -> None:
     """The twin's terminal showed ``text`` on a line of ``session``."""
     until(lambda: any(text in line and f"session={session}" in line for line in list(twin.terminal.lines)),
           timeout=30, what=f"{text} for {session} in the twin's terminal")
-
-
-def start_session(twin, message: str) -> str:
-    """A session with one turn, made over the HTTP API (as the page or another client would)."""
-    session = session_id()
-    request = urllib.request.Request(f"{twin.url}/sessions/{session}/messages", method="POST",
-                                     data=json.dumps({"message": message}).encode(),
-                                     headers={"content-type": "application/json"})
-    assert urllib.request.urlopen(request).status == 200
-    return session
 
 
 def stored_messages(twin, session: str) -> list[dict]:

@@ -23,7 +23,7 @@ from model_server import Reply
 
 from tests.conftest import ROOT
 from tests.polling import until_async
-from tests.twin.conftest import run, session_id, stored
+from tests.twin.conftest import run, session_id, start_session, stored
 
 pytestmark = pytest.mark.slow
 
@@ -362,16 +362,6 @@ def test_stop_ends_a_streaming_reply_as_stopped_stores_nothing_and_the_next_mess
 
 
 # ---- the sidebar: your sessions, from GET /sessions ---------------------------------------------------
-
-def start_session(twin: Any, message: str) -> str:
-    """A session with one turn, made over the HTTP API (as another browser or client would)."""
-    session = session_id()
-    request = urllib.request.Request(f"{twin.url}/sessions/{session}/messages", method="POST",
-                                     data=json.dumps({"message": message}).encode(),
-                                     headers={"content-type": "application/json"})
-    assert urllib.request.urlopen(request).status == 200
-    return session
-
 
 def listed(page: Any) -> list[tuple[str, str, str]]:
     """The sidebar: (session id, title, when) of each session, top first."""
